@@ -1,0 +1,91 @@
+"""linops: compositional numerical linear algebra on NumPy, JAX and PyTorch.
+
+Build a big matrix from structured pieces and call ``solve``, ``logdet``, ``eig``, ``trace``,
+``exp``, ``sqrt``...: dispatch rules rewrite the problem along its structure, and what is left
+runs on the best dense or iterative algorithm for it.
+
+Example:
+    >>> import numpy as np, linops as lo
+    >>> A = lo.Diagonal(np.array([1.0, 2.0, 4.0])) + 0.5 * lo.Identity((3, 3), np.float64)
+    >>> lo.solve(A, np.ones(3)).round(3).tolist()
+    [0.667, 0.4, 0.222]
+"""
+
+from linops import functions as _functions  # noqa: F401 - registers the generic rules
+from linops import linalg, ops
+from linops.algorithms import (
+    CG,
+    GMRES,
+    LOBPCG,
+    LU,
+    MINRES,
+    SLQ,
+    Algorithm,
+    Arnoldi,
+    Auto,
+    BiCGStab,
+    Cholesky,
+    Eig,
+    Eigh,
+    Exact,
+    Hutch,
+    HutchPP,
+    Lanczos,
+    PowerIteration,
+    XTrace,
+)
+from linops.annotations import PSD, Hermitian, SelfAdjoint, Unitary
+from linops.dispatch import dispatch
+from linops.errors import ConvergenceError, NotPSDError, SingularMatrixError
+from linops.explain import explain
+from linops.linalg import (
+    apply_unary,
+    cholesky,
+    det,
+    diag,
+    eig,
+    eigh,
+    eigmax,
+    eigmin,
+    exp,
+    inv,
+    isqrt,
+    log,
+    logdet,
+    lu,
+    pinv,
+    pow,  # noqa: A004 - the API's name
+    slogdet,
+    solve,
+    sqrt,
+    svd,
+    trace,
+)
+from linops.operator import LinearOperator
+from linops.operators.dense import densify, lazify
+from linops.ops import (
+    Adjoint,
+    Dense,
+    Diagonal,
+    I_like,
+    Identity,
+    Permutation,
+    Product,
+    ScalarMul,
+    Sliced,
+    Sum,
+    Transpose,
+    Triangular,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CG", "GMRES", "LOBPCG", "LU", "MINRES", "PSD", "SLQ", "Adjoint", "Algorithm", "Arnoldi", "Auto",
+    "BiCGStab", "Cholesky", "ConvergenceError", "Dense", "Diagonal", "Eig", "Eigh", "Exact", "Hermitian",
+    "Hutch", "HutchPP", "I_like", "Identity", "Lanczos", "LinearOperator", "NotPSDError", "Permutation",
+    "PowerIteration", "Product", "ScalarMul", "SelfAdjoint", "SingularMatrixError", "Sliced", "Sum",
+    "Transpose", "Triangular", "Unitary", "XTrace", "apply_unary", "cholesky", "densify", "det", "diag",
+    "dispatch", "eig", "eigh", "eigmax", "eigmin", "exp", "explain", "inv", "isqrt", "lazify", "linalg", "log",
+    "logdet", "lu", "ops", "pinv", "pow", "slogdet", "solve", "sqrt", "svd", "trace",
+]

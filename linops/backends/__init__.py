@@ -1,0 +1,73 @@
+"""The thin per-framework layer.
+
+A backend is chosen from an array's *type* (its module: ``numpy``, ``jax`` or ``torch``), never
+from its dtype, and the framework is imported only when the user's arrays come from it, so
+``import linops`` imports neither jax nor torch.
+
+Example:
+    >>> import numpy as np
+    >>> from linops.backends import backend_of
+    >>> backend_of(np.ones(3)).name
+    'numpy'
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+from linops.backends.base import Backend
+
+_MODULES = {"numpy": "linops.backends.numpy", "jax": "linops.backends.jax", "torch": "linops.backends.torch"}
+_FRAMEWORK_OF_ROOT = {"numpy": "numpy", "jax": "jax", "jaxlib": "jax", "torch": "torch"}
+
+__all__ = ["Backend", "backend_named", "backend_of", "backend_of_type", "is_array"]
+
+
+@functools.cache
+def backend_named(name: str) -> Backend:
+    """The backend called ``name`` ("numpy", "jax" or "torch"), importing its framework."""
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; valid backends are {sorted(_MODULES)}")
+    return importlib.import_module(_MODULES[name]).BACKEND
+
+
+@functools.cache
+def backend_of_type(cls: type) -> Backend | None:
+    """The backend for arrays of type ``cls``, or None when ``cls`` is no array type we know."""
+    root = cls.__module__.partition(".")[0]
+    name = _FRAMEWORK_OF_ROOT.get(root)
+    if name is None:
+        return None
+    backend = backend_named(name)
+    return backend if backend.is_array_type(cls) else None
+
+
+def is_array(x) -> bool:
+    """Whether ``x`` is an array of one of the three frameworks (0-d arrays included)."""
+    return backend_of_type(type(x)) is not None
+
+
+def backend_of(x) -> Backend:
+    """The backend of array ``x``; a TypeError names the type when it is no supported array."""
+    backend = backend_of_type(type(x))
+    if backend is None:
+        raise TypeError(
+            f"expected a numpy, jax or torch array, got {type(x).__module__}.{type(x).__qualname__}"
+        )
+    return backend
+
+
+def backend_of_dtype_or_device(dtype, device=None) -> Backend:
+    """The backend for a matrix-free operator that holds no array: from the dtype's or device's type.
+
+    ``torch.float32`` and torch devices mean torch; ``jnp.float32`` and jax devices mean jax;
+    anything else (a numpy dtype, ``float``) means numpy.
+    """
+    for obj in (device, dtype):
+        if obj is None:
+            continue
+        root = (obj if isinstance(obj, type) else type(obj)).__module__.partition(".")[0]
+        if _FRAMEWORK_OF_ROOT.get(root) in ("jax", "torch"):
+            return backend_named(_FRAMEWORK_OF_ROOT[root])
+    return backend_named("numpy")

@@ -1,0 +1,137 @@
+"""The interface every backend implements: what the array-API namespace does not cover.
+
+Array creation, elementwise maths and reductions come from ``backend.xp``, an array-API
+namespace from ``array-api-compat``; the methods here add dense factorizations, indexed updates
+and the few questions (is this a tracer? which device?) that differ between frameworks.
+"""
+
+from __future__ import annotations
+
+
+class Backend:
+    """One array framework. Subclasses fill in the framework-specific methods.
+
+    Example:
+        >>> import numpy as np
+        >>> from linops.backends import backend_of
+        >>> bk = backend_of(np.eye(2))
+        >>> bk.xp.sum(bk.eye(2, np.float64, None))
+        np.float64(2.0)
+    """
+
+    name: str = ""
+
+    @property
+    def xp(self):
+        """The array-API namespace of this framework."""
+        raise NotImplementedError
+
+    # --- types, dtypes and devices -----------------------------------------------------------
+    def is_array_type(self, cls: type) -> bool:
+        raise NotImplementedError
+
+    def is_tracer(self, x) -> bool:
+        """Whether ``x`` is abstract (a JAX tracer): its values cannot be read on the host."""
+        return False
+
+    def canonical_dtype(self, dtype):
+        """The framework's dtype object for ``dtype`` (a type, a string or a dtype)."""
+        raise NotImplementedError
+
+    def result_type(self, *dtypes):
+        return self.xp.result_type(*dtypes)
+
+    def is_complex(self, dtype) -> bool:
+        return self.xp.isdtype(dtype, "complex floating")
+
+    def is_floating(self, dtype) -> bool:
+        return self.xp.isdtype(dtype, ("real floating", "complex floating"))
+
+    def real_dtype(self, dtype):
+        """float32 for complex64, float64 for complex128, the dtype itself otherwise."""
+        return self.xp.real(self.xp.zeros((), dtype=dtype)).dtype
+
+    def device(self, x):
+        raise NotImplementedError
+
+    def default_device(self):
+        raise NotImplementedError
+
+    # --- creation and conversion ---------------------------------------------------------------
+    def asarray(self, x, dtype=None, device=None):
+        return self.xp.asarray(x, dtype=dtype, device=device)
+
+    def zeros(self, shape, dtype, device):
+        return self.xp.zeros(shape, dtype=dtype, device=device)
+
+    def ones(self, shape, dtype, device):
+        return self.xp.ones(shape, dtype=dtype, device=device)
+
+    def eye(self, n, dtype, device):
+        return self.xp.eye(n, dtype=dtype, device=device)
+
+    def arange(self, n, device):
+        return self.xp.arange(n, device=device)
+
+    def astype(self, x, dtype):
+        return x if x.dtype == dtype else self.xp.astype(x, dtype)
+
+    def to_host_bool(self, x) -> bool:
+        """Read a 0-d boolean array on the host (one synchronisation; never inside loops)."""
+        return bool(x)
+
+    # --- indexing --------------------------------------------------------------------------------
+    def take_rows(self, x, index):
+        """``x[index]`` along axis 0 for an integer index array."""
+        return x[index]
+
+    def set_rows(self, x, index, values):
+        """A copy of ``x`` with rows ``index`` set to ``values`` (functional on every backend)."""
+        raise NotImplementedError
+
+    # --- dense linear algebra ----------------------------------------------------------------------
+    def cholesky(self, M):
+        """``(L, failed)``: the lower Cholesky factor and a 0-d boolean array, true where M is not PD."""
+        raise NotImplementedError
+
+    def solve_triangular(self, T, B, lower: bool, unit_diagonal: bool = False):
+        raise NotImplementedError
+
+    def lu(self, M):
+        """``(perm, L, U)`` with ``M[perm] = L @ U`` (L unit lower triangular)."""
+        raise NotImplementedError
+
+    def solve(self, M, B):
+        """``(X, failed)``: the solution of M X = B and a 0-d boolean array, true when M is singular."""
+        raise NotImplementedError
+
+    def eigh(self, M):
+        return self.xp.linalg.eigh(M)
+
+    def eig(self, M):
+        raise NotImplementedError
+
+    def svd(self, M):
+        return self.xp.linalg.svd(M, full_matrices=False)
+
+    def slogdet(self, M):
+        return self.xp.linalg.slogdet(M)
+
+    def pinv(self, M):
+        return self.xp.linalg.pinv(M)
+
+    def expm(self, M):
+        raise NotImplementedError
+
+    def transpose_matmat(self, matmat, X, n: int):
+        """``X @ A`` for the operator ``A`` known only by ``matmat`` (A has n columns)."""
+        raise NotImplementedError
+
+    def fft(self, x, axis=0, norm="backward"):
+        return self.xp.fft.fft(x, axis=axis, norm=norm)
+
+    def ifft(self, x, axis=0, norm="backward"):
+        return self.xp.fft.ifft(x, axis=axis, norm=norm)
+
+    def __repr__(self) -> str:
+        return f"<linops backend {self.name!r}>"

@@ -1,0 +1,112 @@
+"""The JAX backend: arrays keep their device; operators are pytrees (registered on import)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+
+from linops.backends.base import Backend
+
+
+class JaxBackend(Backend):
+    """jax.Array (and tracers, inside jit/vmap/grad) on any device."""
+
+    name = "jax"
+
+    @property
+    def xp(self):
+        return jnp
+
+    def is_array_type(self, cls):
+        return issubclass(cls, jax.Array) or issubclass(cls, jax.core.Tracer)
+
+    def is_tracer(self, x):
+        return isinstance(x, jax.core.Tracer)
+
+    def canonical_dtype(self, dtype):
+        return jnp.dtype(dtype)
+
+    def result_type(self, *dtypes):
+        return jnp.result_type(*dtypes)
+
+    def device(self, x):
+        if isinstance(x, jax.core.Tracer):
+            return None
+        devices = x.devices()
+        return next(iter(devices)) if len(devices) == 1 else x.sharding
+
+    def default_device(self):
+        return None
+
+    def asarray(self, x, dtype=None, device=None):
+        return jnp.asarray(x, dtype=dtype, device=device)
+
+    def zeros(self, shape, dtype, device):
+        return jnp.zeros(shape, dtype=dtype, device=device)
+
+    def ones(self, shape, dtype, device):
+        return jnp.ones(shape, dtype=dtype, device=device)
+
+    def eye(self, n, dtype, device):
+        return jnp.eye(n, dtype=dtype, device=device)
+
+    def arange(self, n, device):
+        return jnp.arange(n, device=device)
+
+    def astype(self, x, dtype):
+        return x if x.dtype == dtype else x.astype(dtype)
+
+    def set_rows(self, x, index, values):
+        return x.at[index].set(values)
+
+    def cholesky(self, M):
+        L = jnp.linalg.cholesky(M)
+        return L, jnp.any(jnp.isnan(L))
+
+    def solve_triangular(self, T, B, lower, unit_diagonal=False):
+        return jsl.solve_triangular(T, B, lower=lower, unit_diagonal=unit_diagonal)
+
+    def lu(self, M):
+        P, L, U = jsl.lu(M)
+        return jnp.argmax(jnp.abs(P), axis=0), L, U
+
+    def solve(self, M, B):
+        X = jnp.linalg.solve(M, B)
+        return X, ~jnp.all(jnp.isfinite(X)) & jnp.all(jnp.isfinite(M)) & jnp.all(jnp.isfinite(B))
+
+    def eigh(self, M):
+        return jnp.linalg.eigh(M)
+
+    def eig(self, M):
+        return jnp.linalg.eig(M)
+
+    def svd(self, M):
+        return jnp.linalg.svd(M, full_matrices=False)
+
+    def slogdet(self, M):
+        return jnp.linalg.slogdet(M)
+
+    def pinv(self, M):
+        return jnp.linalg.pinv(M)
+
+    def expm(self, M):
+        return jsl.expm(M)
+
+    def transpose_matmat(self, matmat, X, n):
+        transposed = jax.linear_transpose(matmat, jax.ShapeDtypeStruct((n, X.shape[0]), X.dtype))
+        return transposed(X.mT)[0].mT
+
+    def fft(self, x, axis=0, norm="backward"):
+        return jnp.fft.fft(x, axis=axis, norm=norm)
+
+    def ifft(self, x, axis=0, norm="backward"):
+        return jnp.fft.ifft(x, axis=axis, norm=norm)
+
+
+BACKEND = JaxBackend()
+
+# Importing this module is the moment JAX first meets linops: make every operator class a pytree.
+from linops._pytree import register_all_with_jax  # noqa: E402
+
+register_all_with_jax()

@@ -1,0 +1,124 @@
+"""The PyTorch backend: tensors keep their device and dtype, and autograd flows through."""
+
+from __future__ import annotations
+
+import array_api_compat.torch as xp_torch
+import torch
+
+from linops.backends.base import Backend
+
+_DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "complex64": torch.complex64,
+                "complex128": torch.complex128, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class TorchBackend(Backend):
+    """torch.Tensor on any device."""
+
+    name = "torch"
+
+    @property
+    def xp(self):
+        return xp_torch
+
+    def is_array_type(self, cls):
+        return issubclass(cls, torch.Tensor)
+
+    def canonical_dtype(self, dtype):
+        if isinstance(dtype, torch.dtype):
+            return dtype
+        name = getattr(dtype, "__name__", None) or str(dtype)
+        if name in _DTYPE_NAMES:
+            return _DTYPE_NAMES[name]
+        if dtype is float:
+            return torch.get_default_dtype()
+        raise TypeError(f"cannot use dtype {dtype!r} with the torch backend; valid: {sorted(_DTYPE_NAMES)}")
+
+    def result_type(self, *dtypes):
+        out = dtypes[0]
+        for d in dtypes[1:]:
+            out = torch.promote_types(out, d)
+        return out
+
+    def is_complex(self, dtype):
+        return dtype.is_complex
+
+    def is_floating(self, dtype):
+        return dtype.is_floating_point or dtype.is_complex
+
+    def real_dtype(self, dtype):
+        return dtype.to_real() if dtype.is_complex else dtype
+
+    def device(self, x):
+        return x.device
+
+    def default_device(self):
+        return torch.get_default_device()
+
+    def asarray(self, x, dtype=None, device=None):
+        return torch.as_tensor(x, dtype=dtype, device=device)
+
+    def zeros(self, shape, dtype, device):
+        return torch.zeros(shape, dtype=dtype, device=device)
+
+    def ones(self, shape, dtype, device):
+        return torch.ones(shape, dtype=dtype, device=device)
+
+    def eye(self, n, dtype, device):
+        return torch.eye(n, dtype=dtype, device=device)
+
+    def arange(self, n, device):
+        return torch.arange(n, device=device)
+
+    def astype(self, x, dtype):
+        return x if x.dtype == dtype else x.to(dtype)
+
+    def set_rows(self, x, index, values):
+        return x.index_put((index,), values)
+
+    def cholesky(self, M):
+        L, info = torch.linalg.cholesky_ex(M)
+        return L, info != 0
+
+    def solve_triangular(self, T, B, lower, unit_diagonal=False):
+        return torch.linalg.solve_triangular(T, B, upper=not lower, unitriangular=unit_diagonal)
+
+    def lu(self, M):
+        P, L, U = torch.linalg.lu(M)
+        # M = P L U, so M[perm] = L U with perm[i] the row of P's column i that holds the one.
+        return torch.argmax(P.abs(), dim=0), L, U
+
+    def solve(self, M, B):
+        X, info = torch.linalg.solve_ex(M, B)
+        return X, info != 0
+
+    def eigh(self, M):
+        return torch.linalg.eigh(M)
+
+    def eig(self, M):
+        return torch.linalg.eig(M)
+
+    def svd(self, M):
+        return torch.linalg.svd(M, full_matrices=False)
+
+    def slogdet(self, M):
+        return torch.linalg.slogdet(M)
+
+    def pinv(self, M):
+        return torch.linalg.pinv(M)
+
+    def expm(self, M):
+        return torch.linalg.matrix_exp(M)
+
+    def transpose_matmat(self, matmat, X, n):
+        zeros = torch.zeros(n, X.shape[0], dtype=X.dtype, device=X.device)
+        _, vjp = torch.func.vjp(matmat, zeros)  # vjp(V) = Aᴴ V
+        return vjp(X.mT.conj())[0].conj().mT
+
+    def fft(self, x, axis=0, norm="backward"):
+        return torch.fft.fft(x, dim=axis, norm=norm)
+
+    def ifft(self, x, axis=0, norm="backward"):
+        return torch.fft.ifft(x, dim=axis, norm=norm)
+
+
+BACKEND = TorchBackend()

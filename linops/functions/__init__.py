@@ -1,0 +1,8 @@
+"""The public functions: one module per family, each with its generic rules and Auto's use.
+
+Importing this package registers the generic (dense) rules.
+"""
+
+from linops.functions import determinant, eigen, factor, inverse, trace, unary
+
+__all__ = ["determinant", "eigen", "factor", "inverse", "trace", "unary"]

@@ -1,0 +1,156 @@
+"""``eig``, ``eigh``, ``eigmax``, ``eigmin`` and ``svd``, with their generic dense rules.
+
+The ``eig`` rules return every eigenpair in any order; the public functions select ``k`` of them
+by ``which`` and order them. ``eigh`` marks its argument self-adjoint and uses the same rules.
+"""
+
+from __future__ import annotations
+
+from linops.algorithms import Algorithm, Auto, Eig, Eigh
+from linops.annotations import SelfAdjoint
+from linops.dispatch import apply_rule, dispatch
+from linops.functions._common import algorithm_arg, eig_dense, eigh_dense, operator_arg, svd_dense
+from linops.functions.auto import choose
+from linops.operator import LinearOperator
+
+_WHICH = ("LM", "SM", "LA", "SA")
+
+
+def eig(A, k=None, which: str = "LM", alg=None):
+    """``(eigvals, eigvecs)`` of a square operator: all of them for ``k=None``, else the ``k``
+    selected by ``which`` ("LM"/"SM": largest/smallest magnitude, "LA"/"SA": largest/smallest
+    real part), in that order. ``eigvecs`` may be a LinearOperator (``lo.densify`` gives the array).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> vals, vecs = lo.eig(lo.Diagonal(np.array([1.0, -3.0, 2.0])), k=2)
+        >>> vals.tolist()
+        [-3.0, 2.0]
+    """
+    A = operator_arg(A, "eig")
+    k = _check_k(k, A, "eig")
+    _check_which(which, "eig")
+    vals, vecs = apply_rule("eig", A, algorithm_arg(alg, "eig"))
+    order = _order(A.bk.xp, vals, which)[:k]
+    return _take(A.bk, vals, order), _columns(A.bk, vecs, order)
+
+
+def eigh(A, k=None, which: str = "LA", alg=None):
+    """``(eigvals, eigvecs)`` of a self-adjoint operator: eigenvalues real and ascending.
+
+    For ``k`` given, the ``k`` eigenvalues selected by ``which`` (then sorted ascending).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> vals, vecs = lo.eigh(lo.Dense(np.array([[2.0, 1.0], [1.0, 2.0]])))
+        >>> np.round(vals, 6).tolist()
+        [1.0, 3.0]
+    """
+    A = operator_arg(A, "eigh")
+    k = _check_k(k, A, "eigh")
+    _check_which(which, "eigh")
+    if not A.isa(SelfAdjoint):
+        A = SelfAdjoint(A)
+    xp = A.bk.xp
+    vals, vecs = apply_rule("eig", A, algorithm_arg(alg, "eigh"))
+    vals = xp.real(vals) if A.bk.is_complex(vals.dtype) else vals
+    chosen = _order(xp, vals, which)[:k]
+    chosen = _take(A.bk, chosen, xp.argsort(_take(A.bk, vals, chosen)))
+    return _take(A.bk, vals, chosen), _columns(A.bk, vecs, chosen)
+
+
+def eigmax(A, alg=None):
+    """The eigenvalue of largest magnitude.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> float(lo.eigmax(lo.Diagonal(np.array([1.0, -3.0, 2.0]))))
+        -3.0
+    """
+    return eig(A, k=1, which="LM", alg=alg)[0][0]
+
+
+def eigmin(A, alg=None):
+    """The eigenvalue of smallest magnitude.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> float(lo.eigmin(lo.Diagonal(np.array([1.0, -3.0, 2.0]))))
+        1.0
+    """
+    return eig(A, k=1, which="SM", alg=alg)[0][0]
+
+
+def svd(A, k=None, which: str = "LM", alg=None):
+    """``(U, S, Vh)`` with A = U diag(S) Vh: all singular triplets for ``k=None`` (descending),
+    else the ``k`` largest ("LM") or smallest ("SM").
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> U, S, Vh = lo.svd(lo.Diagonal(np.array([1.0, -3.0, 2.0])))
+        >>> S.tolist()
+        [3.0, 2.0, 1.0]
+    """
+    A = operator_arg(A, "svd", square=False)
+    k = _check_k(k, A, "svd", size=min(A.shape))
+    if which not in ("LM", "SM"):
+        raise ValueError(f"lo.svd: which must be 'LM' or 'SM', got {which!r}")
+    U, S, Vh = apply_rule("svd", A, algorithm_arg(alg, "svd"))
+    order = _order(A.bk.xp, S, which)[:k]
+    rows = _columns(A.bk, Vh.T, order)  # the chosen rows of Vh
+    return _columns(A.bk, U, order), _take(A.bk, S, order), rows.T
+
+
+def _check_k(k, A, fname, size=None):
+    size = A.shape[0] if size is None else size
+    if k is None:
+        return size
+    if not isinstance(k, int) or not 1 <= k <= size:
+        raise ValueError(f"lo.{fname}: k must be None or an int in [1, {size}] for {A!r}, got {k!r}")
+    return k
+
+
+def _check_which(which, fname):
+    if which not in _WHICH:
+        raise ValueError(f"lo.{fname}: which must be one of {_WHICH}, got {which!r}")
+
+
+def _order(xp, vals, which):
+    keys = {"LM": lambda v: -xp.abs(v), "SM": xp.abs, "LA": lambda v: -xp.real(v), "SA": xp.real}
+    return xp.argsort(keys[which](vals), stable=True)
+
+
+def _take(bk, x, index):
+    return bk.xp.take(x, index, axis=0)
+
+
+def _columns(bk, vecs, index):
+    if isinstance(vecs, LinearOperator):
+        from linops.operators.sliced import Sliced
+
+        return Sliced(vecs, None, index)
+    return bk.xp.take(vecs, index, axis=1)
+
+
+@dispatch(name="eig", precedence=-1)
+def eig_auto(A: LinearOperator, alg: Auto):
+    """Auto: dense eigh when self-adjoint, else dense eig."""
+    return apply_rule("eig", A, choose("eig", A, alg))
+
+
+@dispatch(name="eig", precedence=-1)
+def eig_by_eigh(A: LinearOperator, alg: Eigh):
+    """The dense symmetric/Hermitian eigendecomposition."""
+    return eigh_dense(A)
+
+
+@dispatch(name="eig", precedence=-1)
+def eig_by_eig(A: LinearOperator, alg: Eig):
+    """The dense general eigendecomposition."""
+    return eig_dense(A)
+
+
+@dispatch(name="svd", precedence=-1)
+def svd_dense_rule(A: LinearOperator, alg: Algorithm):
+    """The dense thin SVD."""
+    return svd_dense(A)

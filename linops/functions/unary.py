@@ -1,0 +1,152 @@
+"""Matrix functions: ``exp``, ``log``, ``sqrt``, ``isqrt``, ``pow`` and ``apply_unary``.
+
+Each returns a LinearOperator. ``apply_unary(f, A)`` applies an elementwise array function ``f``
+to the eigenvalues of ``A``; the named functions use its rules (so a structural ``apply_unary``
+rule, e.g. Diagonal's, serves them all) unless they have a rule of their own (``exp`` of a
+general dense matrix uses the backend's ``expm``).
+"""
+
+from __future__ import annotations
+
+from linops.algorithms import Algorithm, Auto, Eig, Eigh
+from linops.annotations import SelfAdjoint
+from linops.dispatch import apply_rule, dispatch, heavy, recording
+from linops.functions._common import algorithm_arg, dense_matrix, eig_dense, eigh_dense, operator_arg
+from linops.functions.auto import choose
+from linops.operator import LinearOperator
+from linops.operators.dense import Dense
+
+
+def apply_unary(f, A, alg=None) -> LinearOperator:
+    """f(A) for an elementwise array function ``f`` applied to A's eigenvalues.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> lo.apply_unary(np.square, lo.Diagonal(np.array([1.0, 3.0]))).to_dense().tolist()
+        [[1.0, 0.0], [0.0, 9.0]]
+    """
+    if not callable(f):
+        raise TypeError(f"lo.apply_unary(f, A): f must be an elementwise array function, got {f!r}")
+    return apply_rule("apply_unary", f, operator_arg(A, "apply_unary"), algorithm_arg(alg, "apply_unary"))
+
+
+def exp(A, alg=None) -> LinearOperator:
+    """The matrix exponential.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> lo.exp(lo.Diagonal(np.array([0.0, 1.0]))).to_dense().diagonal().tolist() == [1.0, np.e]
+        True
+    """
+    return apply_rule("exp", operator_arg(A, "exp"), algorithm_arg(alg, "exp"))
+
+
+def log(A, alg=None) -> LinearOperator:
+    """The principal matrix logarithm (raises for eigenvalues ≤ 0 of a real self-adjoint A)."""
+    return apply_rule("log", operator_arg(A, "log"), algorithm_arg(alg, "log"))
+
+
+def sqrt(A, alg=None) -> LinearOperator:
+    """The principal square root (raises for negative eigenvalues of a real self-adjoint A).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> lo.sqrt(lo.Diagonal(np.array([4.0, 9.0]))).to_dense().diagonal().tolist()
+        [2.0, 3.0]
+    """
+    return apply_rule("sqrt", operator_arg(A, "sqrt"), algorithm_arg(alg, "sqrt"))
+
+
+def isqrt(A, alg=None) -> LinearOperator:
+    """A^(-1/2)."""
+    return apply_rule("isqrt", operator_arg(A, "isqrt"), algorithm_arg(alg, "isqrt"))
+
+
+def pow(A, a, alg=None) -> LinearOperator:  # noqa: A001 - the API's name
+    """A^a for a real exponent ``a`` (principal branch)."""
+    return apply_rule("pow", operator_arg(A, "pow"), a, algorithm_arg(alg, "pow"))
+
+
+def _elementwise(name, A, a=None):
+    xp = A.bk.xp
+    fns = {"exp": xp.exp, "log": xp.log, "sqrt": xp.sqrt,
+           "isqrt": lambda v: 1 / xp.sqrt(v), "pow": lambda v: v**a}
+    return fns[name]
+
+
+@dispatch(name="exp", precedence=-1)
+def exp_generic(A: LinearOperator, alg: Algorithm):
+    """Eigenvalue map when self-adjoint; else the backend's scaling-and-squaring expm."""
+    if A.isa(SelfAdjoint) or not isinstance(alg, (Auto, Eig)):
+        return apply_rule("apply_unary", _elementwise("exp", A), A, alg)
+    n = A.shape[0]
+    M = dense_matrix(A)
+    return Dense(heavy(f"expm {n}×{n}", 30.0 * n**3, lambda: A.bk.expm(M), lambda: M))
+
+
+@dispatch(name="log", precedence=-1)
+def log_generic(A: LinearOperator, alg: Algorithm):
+    """log applied to the eigenvalues."""
+    return apply_rule("apply_unary", _elementwise("log", A), A, alg)
+
+
+@dispatch(name="sqrt", precedence=-1)
+def sqrt_generic(A: LinearOperator, alg: Algorithm):
+    """sqrt applied to the eigenvalues."""
+    return apply_rule("apply_unary", _elementwise("sqrt", A), A, alg)
+
+
+@dispatch(name="isqrt", precedence=-1)
+def isqrt_generic(A: LinearOperator, alg: Algorithm):
+    """1/sqrt applied to the eigenvalues."""
+    return apply_rule("apply_unary", _elementwise("isqrt", A), A, alg)
+
+
+@dispatch(name="pow", precedence=-1)
+def pow_generic(A: LinearOperator, a: object, alg: Algorithm):
+    """x**a applied to the eigenvalues."""
+    return apply_rule("apply_unary", _elementwise("pow", A, a), A, alg)
+
+
+@dispatch(name="apply_unary", precedence=-1)
+def apply_unary_auto(f: object, A: LinearOperator, alg: Auto):
+    """Auto: dense eigh when self-adjoint, else dense eig."""
+    return apply_rule("apply_unary", f, A, choose("apply_unary", A, alg))
+
+
+@dispatch(name="apply_unary", precedence=-1)
+def apply_unary_by_eigh(f: object, A: LinearOperator, alg: Eigh):
+    """Q f(Λ) Qᴴ from the dense eigendecomposition."""
+    vals, Q = eigh_dense(A)
+    fvals = checked_values(f, vals, A)
+    Qf = Q * A.bk.astype(fvals, A.bk.result_type(fvals.dtype, Q.dtype))[None, :]
+    out = Qf @ A.bk.xp.conj(Q).mT
+    return Dense(out, annotations=SelfAdjoint.closure if not A.bk.is_complex(fvals.dtype) else ())
+
+
+@dispatch(name="apply_unary", precedence=-1)
+def apply_unary_by_eig(f: object, A: LinearOperator, alg: Eig):
+    """V f(Λ) V⁻¹ from the dense eigendecomposition (real when A and the result are real)."""
+    bk, xp = A.bk, A.bk.xp
+    vals, V = eig_dense(A)
+    fvals = checked_values(f, vals, A)
+    Vf = V * bk.astype(fvals, V.dtype)[None, :]
+    out = bk.solve(V.mT, Vf.mT)[0].mT  # V f(Λ) V⁻¹
+    if not bk.is_complex(A.dtype) and not recording() and not bk.is_tracer(out):
+        if bk.to_host_bool(xp.max(xp.abs(xp.imag(out))) <= 1e-8 * (1 + xp.max(xp.abs(out)))):
+            out = xp.real(out)
+    return Dense(out)
+
+
+def checked_values(f, vals, A):
+    """f(vals), with a clear error where finite eigenvalues give non-finite values."""
+    bk = A.bk
+    fvals = f(vals)
+    if recording() or bk.is_tracer(fvals) or not bk.is_floating(fvals.dtype):
+        return fvals
+    if bk.to_host_bool(bk.xp.any(~bk.xp.isfinite(fvals)) & bk.xp.all(bk.xp.isfinite(vals))):
+        raise ValueError(f"the matrix function is not defined on the spectrum of {A!r} "
+                         f"(eigenvalues in [{bk.xp.min(bk.xp.real(vals))}, {bk.xp.max(bk.xp.real(vals))}] "
+                         f"give non-finite values); for real operators with negative eigenvalues pass a "
+                         f"complex operator")
+    return fvals

@@ -1,0 +1,278 @@
+"""The ``LinearOperator`` base class: shape, dtype, device, backend, lazy arithmetic, pytree.
+
+A subclass says how it multiplies a block of vectors, ``_matmat(X)`` for ``X`` of shape
+``(n, k)``, and, when it can do better than the generic transposition, ``_rmatmat(X)`` for
+``X @ A`` with ``X`` of shape ``(k, m)``. Everything else (``A @ x`` for vectors and blocks on
+either side, ``A + B``, ``c * A``, ``A.T``, ``A.H``, slicing, ``to_dense``) comes from here.
+
+Example:
+    >>> import numpy as np, linops as lo
+    >>> A = lo.LinearOperator(np.float64, (3, 3), matmat=lambda X: 2 * X)
+    >>> (A @ np.ones(3)).tolist()
+    [2.0, 2.0, 2.0]
+    >>> (3 * A + lo.I_like(A)).to_dense()[0].tolist()
+    [7.0, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+
+from linops import _pytree
+from linops.backends import backend_of_dtype_or_device, backend_of_type, is_array
+
+
+def _shape_error(op, x, side: str) -> ValueError:
+    m, n = op.shape
+    valid = f"(n,) or (n, k) with n = {n}" if side == "right" else f"(m,) or (k, m) with m = {m}"
+    where = "A @ x" if side == "right" else "x @ A"
+    return ValueError(f"{where}: {op!r} has shape {op.shape}, x has shape {tuple(x.shape)}; "
+                      f"valid x shapes are {valid}")
+
+
+class LinearOperator:
+    """A linear map from n-vectors to m-vectors, given by how it multiplies blocks of vectors.
+
+    Args:
+        dtype: the element type: a numpy dtype, a torch dtype, ``jnp.float32``, ``float``, ...
+        shape: ``(m, n)``.
+        matmat: optional function ``X (n, k) -> A X (m, k)``, for matrix-free operators.
+        rmatmat: optional function ``X (k, m) -> X A (k, n)``; derived by autodiff (JAX, torch)
+            or from ``to_dense`` (NumPy) when omitted.
+        backend: "numpy", "jax" or "torch"; inferred from the arrays the operator holds, else
+            from the dtype's type (torch dtypes mean torch, ``jnp`` types mean jax).
+        device: where results live; inferred from the held arrays when omitted.
+        annotations: annotations (``lo.PSD``, ...) that hold for this operator.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> A = lo.LinearOperator(np.float64, (2, 3), matmat=lambda X: X[:2] + X[1:])
+        >>> A.to_dense().tolist()
+        [[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]
+    """
+
+    __array_ufunc__ = None  # numpy defers ``ndarray @ op`` to ``op.__rmatmul__``
+    __array_priority__ = 1000
+
+    def __init__(self, dtype, shape, matmat=None, rmatmat=None, *, backend=None, device=None,
+                 annotations=frozenset()):
+        shape = tuple(shape)
+        if len(shape) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in shape):
+            raise ValueError(f"{type(self).__name__}: shape must be a pair of non-negative ints, got {shape!r}")
+        self.shape = (int(shape[0]), int(shape[1]))
+        if backend is not None:
+            from linops.backends import backend_named
+
+            self._backend = backend_named(backend) if isinstance(backend, str) else backend
+        if device is not None:
+            self._device = device
+        self.dtype = self._canonical_dtype(dtype)
+        self.annotations = frozenset(annotations)
+        if matmat is not None:
+            self._matmat_fn = matmat
+        if rmatmat is not None:
+            self._rmatmat_fn = rmatmat
+
+    def _canonical_dtype(self, dtype):
+        if isinstance(dtype, np.dtype) or type(dtype).__module__ == "torch":
+            return dtype
+        return self.bk.canonical_dtype(dtype)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _pytree.register_if_jax_in_use(cls)
+
+    # --- backend and device --------------------------------------------------------------------
+    @property
+    def bk(self):
+        """The :class:`linops.backends.Backend` object of this operator."""
+        bk = self.__dict__.get("_backend")
+        if bk is None:
+            bk = self._infer_backend()
+            self.__dict__["_backend"] = bk
+        return bk
+
+    def _infer_backend(self):
+        for value in _array_like_attributes(self):
+            return value.bk if isinstance(value, LinearOperator) else backend_of_type(type(value))
+        return backend_of_dtype_or_device(self.__dict__.get("dtype"), self.__dict__.get("_device"))
+
+    @property
+    def backend(self) -> str:
+        """"numpy", "jax" or "torch"."""
+        return self.bk.name
+
+    @property
+    def device(self):
+        """The device results live on (a torch device, a jax device, or "cpu" for numpy)."""
+        device = self.__dict__.get("_device")
+        if device is None:
+            device = self.bk.default_device()
+            for value in _array_like_attributes(self):
+                device = value.device if isinstance(value, LinearOperator) else self.bk.device(value)
+                break
+            self.__dict__["_device"] = device
+        return device
+
+    # --- the operator's action --------------------------------------------------------------------
+    def _matmat(self, X):
+        """``A @ X`` for X of shape (n, k) with the promoted dtype. Subclasses override this."""
+        fn = self.__dict__.get("_matmat_fn")
+        if fn is None:
+            raise NotImplementedError(f"{type(self).__name__} defines no _matmat")
+        return fn(X)
+
+    def _rmatmat(self, X):
+        """``X @ A`` for X of shape (k, m). Defaults to an autodiff transposition of ``_matmat``."""
+        fn = self.__dict__.get("_rmatmat_fn")
+        if fn is not None:
+            return fn(X)
+        return self.bk.transpose_matmat(self._matmat, X, self.shape[1])
+
+    def _promote(self, x):
+        if x.dtype == self.dtype:
+            return x
+        dtype = self.bk.result_type(self.dtype, x.dtype)
+        return self.bk.astype(x, dtype)
+
+    def _check_operand(self, x, side: str):
+        bk = backend_of_type(type(x))
+        if bk is None:
+            if isinstance(x, numbers.Number):
+                raise TypeError(f"cannot matmul {self!r} with the scalar {x!r}; use * to scale")
+            raise TypeError(f"cannot matmul {self!r} with {type(x).__module__}.{type(x).__qualname__}; "
+                            f"expected a {self.backend} array or a LinearOperator")
+        if bk is not self.bk:
+            raise TypeError(f"mixed backends: {self!r} is a {self.backend} operator but x is a "
+                            f"{bk.name} array ({type(x).__qualname__}); convert one of them")
+        size = self.shape[1] if side == "right" else self.shape[0]
+        if x.ndim not in (1, 2) or x.shape[-1 if side == "left" else 0] != size:
+            raise _shape_error(self, x, side)
+
+    def __matmul__(self, other):
+        if isinstance(other, LinearOperator):
+            from linops.operators.product import dot
+
+            return dot(self, other)
+        self._check_operand(other, "right")
+        x = self._promote(other)
+        if x.ndim == 1:
+            return self._matmat(x[:, None])[:, 0]
+        return self._matmat(x)
+
+    def __rmatmul__(self, other):
+        self._check_operand(other, "left")
+        x = self._promote(other)
+        if x.ndim == 1:
+            return self._rmatmat(x[None, :])[0]
+        return self._rmatmat(x)
+
+    def to_dense(self):
+        """The operator as a dense 2-D array of its backend (O(m n) memory)."""
+        m, n = self.shape
+        if n <= m:
+            return self._matmat(self.bk.eye(n, self.dtype, self.device))
+        return self._rmatmat(self.bk.eye(m, self.dtype, self.device))
+
+    # --- lazy algebra ------------------------------------------------------------------------------
+    @property
+    def T(self):
+        """The transpose, lazily (structured operators transpose structurally)."""
+        from linops.operators.transpose import transpose
+
+        return transpose(self)
+
+    @property
+    def H(self):
+        """The conjugate transpose, lazily."""
+        from linops.operators.transpose import adjoint
+
+        return adjoint(self)
+
+    def __add__(self, other):
+        from linops.operators.sum import add
+
+        return add(self, _as_operator(other, self, "+"))
+
+    def __radd__(self, other):
+        from linops.operators.sum import add
+
+        return add(_as_operator(other, self, "+"), self)
+
+    def __sub__(self, other):
+        return self + (-_as_operator(other, self, "-"))
+
+    def __rsub__(self, other):
+        return _as_operator(other, self, "-") + (-self)
+
+    def __neg__(self):
+        return self * -1
+
+    def __mul__(self, c):
+        from linops.operators.scalar import scale
+
+        return scale(self, _as_scalar(c, self, "*"))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, c):
+        from linops.operators.scalar import scale
+
+        return scale(self, 1 / _as_scalar(c, self, "/"))
+
+    def __getitem__(self, key):
+        from linops.operators.sliced import getitem
+
+        return getitem(self, key)
+
+    # --- annotations -------------------------------------------------------------------------------
+    def isa(self, annotation) -> bool:
+        """Whether the operator carries ``annotation`` (``lo.PSD``, ``lo.SelfAdjoint``, ``lo.Unitary``)."""
+        return annotation in self.annotations
+
+    def annotate(self, *annotations):
+        """A shallow copy that also carries ``annotations``."""
+        new = copy.copy(self)
+        new.annotations = self.annotations.union(annotations)
+        return new
+
+    def __repr__(self) -> str:
+        m, n = self.shape
+        tags = "".join(f", {a}" for a in sorted(self.annotations, key=repr) if a.name != "SelfAdjoint"
+                       or not any(b.name == "PSD" for b in self.annotations))
+        return f"{type(self).__name__}({m}×{n}, {_dtype_name(self.dtype)}{tags})"
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _array_like_attributes(op):
+    for key, value in op.__dict__.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, LinearOperator) or (is_array(value) and not isinstance(value, np.generic)):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from (v for v in value if isinstance(v, LinearOperator) or is_array(v))
+
+
+def _as_operator(other, op, symbol):
+    if isinstance(other, LinearOperator):
+        return other
+    if is_array(other) and getattr(other, "ndim", 0) == 2:
+        from linops.operators.dense import Dense
+
+        return Dense(other)
+    raise TypeError(f"{op!r} {symbol} {type(other).__name__}: expected a LinearOperator or a 2-D array; "
+                    f"to add a multiple of the identity write A + c * lo.I_like(A)")
+
+
+def _as_scalar(c, op, symbol):
+    if isinstance(c, numbers.Number) or (is_array(c) and getattr(c, "ndim", None) == 0):
+        return c
+    raise TypeError(f"{op!r} {symbol} {type(c).__name__}: expected a scalar (a number or a 0-d array); "
+                    f"use @ for matrix products")

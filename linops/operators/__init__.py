@@ -1,0 +1,1 @@
+"""The operator families: one module per structure, holding its class and its rules."""

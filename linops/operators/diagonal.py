@@ -1,0 +1,153 @@
+"""``Diagonal``: diag(d), and its rules (everything is elementwise on d)."""
+
+from __future__ import annotations
+
+from linops.algorithms import Algorithm
+from linops.annotations import PSD
+from linops.backends import backend_of_type
+from linops.dispatch import dispatch, recording
+from linops.errors import NotPSDError, SingularMatrixError
+from linops.operator import LinearOperator
+
+
+class Diagonal(LinearOperator):
+    """diag(d) for a 1-D array d.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> D = lo.Diagonal(np.array([1.0, 2.0]))
+        >>> (D @ np.ones(2)).tolist(), float(lo.logdet(D)) == np.log(2.0)
+        ([1.0, 2.0], True)
+    """
+
+    def __init__(self, d, annotations=frozenset()):
+        bk = backend_of_type(type(d))
+        if bk is None or getattr(d, "ndim", None) != 1:
+            what = f"shape {tuple(d.shape)}" if bk is not None else type(d).__name__
+            raise TypeError(f"Diagonal expects a 1-D numpy, jax or torch array, got {what}")
+        self.d = d
+        n = d.shape[0]
+        super().__init__(d.dtype, (n, n), backend=bk, annotations=annotations)
+
+    def _matmat(self, X):
+        return self.d[:, None] * X
+
+    def _rmatmat(self, X):
+        return X * self.d[None, :]
+
+    def to_dense(self):
+        return self.bk.xp.diag(self.d)
+
+
+def _eager(A, x) -> bool:
+    return not recording() and not A.bk.is_tracer(x)
+
+
+@dispatch(name="transpose")
+def transpose_diagonal(A: Diagonal):
+    """A diagonal matrix is its own transpose."""
+    return A
+
+
+@dispatch(name="adjoint")
+def adjoint_diagonal(A: Diagonal):
+    """diag(conj d)."""
+    return Diagonal(A.bk.xp.conj(A.d), A.annotations) if A.bk.is_complex(A.dtype) else A
+
+
+def _check_nonsingular(A: Diagonal):
+    if _eager(A, A.d) and not A.bk.to_host_bool(A.d.all()):
+        raise SingularMatrixError(f"{A!r} has zeros on its diagonal; lo.pinv gives 0 there")
+
+
+@dispatch(name="inv")
+def inv_diagonal(A: Diagonal, alg: Algorithm):
+    """diag(1/d)."""
+    _check_nonsingular(A)
+    return Diagonal(1 / A.d, A.annotations)
+
+
+@dispatch(name="solve")
+def solve_diagonal(A: Diagonal, B: object, alg: Algorithm):
+    """B / d, row by row."""
+    _check_nonsingular(A)
+    return B / A.d[:, None]
+
+
+@dispatch(name="pinv")
+def pinv_diagonal(A: Diagonal, alg: Algorithm):
+    """diag(1/d) where d ≠ 0, and 0 where d = 0."""
+    xp = A.bk.xp
+    nonzero = A.d != 0
+    safe = xp.where(nonzero, A.d, xp.ones_like(A.d))
+    return Diagonal(xp.where(nonzero, 1 / safe, xp.zeros_like(A.d)), A.annotations)
+
+
+@dispatch(name="slogdet")
+def slogdet_diagonal(A: Diagonal, alg: Algorithm):
+    """(Π sign dᵢ, Σ log|dᵢ|)."""
+    xp = A.bk.xp
+    magnitude = xp.abs(A.d)
+    safe = xp.where(magnitude == 0, xp.ones_like(magnitude), magnitude)
+    sign = xp.prod(xp.where(magnitude == 0, xp.zeros_like(A.d), A.d / xp.astype(safe, A.d.dtype)))
+    return sign, xp.sum(xp.log(magnitude))
+
+
+@dispatch(name="eig")
+def eig_diagonal(A: Diagonal, alg: Algorithm):
+    """Eigenvalues d with the identity's columns as eigenvectors."""
+    from linops.operators.scalar import I_like
+
+    return A.d, I_like(A)
+
+
+@dispatch(name="svd")
+def svd_diagonal(A: Diagonal, alg: Algorithm):
+    """|d| with U = diag(sign d) and V = I."""
+    from linops.operators.scalar import I_like
+
+    xp = A.bk.xp
+    magnitude = xp.abs(A.d)
+    safe = xp.where(magnitude == 0, xp.ones_like(magnitude), magnitude)
+    phase = xp.where(magnitude == 0, xp.ones_like(A.d), A.d / xp.astype(safe, A.d.dtype))
+    return Diagonal(phase), magnitude, I_like(A)
+
+
+@dispatch(name="trace")
+def trace_diagonal(A: Diagonal, alg: Algorithm):
+    """Σ dᵢ."""
+    return A.bk.xp.sum(A.d)
+
+
+@dispatch(name="diag")
+def diag_diagonal(A: Diagonal, k: int, alg: Algorithm):
+    """d on the main diagonal, zeros elsewhere."""
+    n = A.shape[0]
+    return A.d if k == 0 else A.bk.zeros((n - abs(k),), A.dtype, A.device)
+
+
+@dispatch(name="apply_unary")
+def apply_unary_diagonal(f: object, A: Diagonal, alg: Algorithm):
+    """diag(f(d))."""
+    from linops.functions.unary import checked_values
+
+    return Diagonal(checked_values(f, A.d, A))
+
+
+@dispatch(name="cholesky")
+def cholesky_diagonal(A: Diagonal, alg: Algorithm):
+    """diag(√d); positive d required."""
+    from linops.operators.scalar import not_positive
+
+    xp = A.bk.xp
+    if _eager(A, A.d) and A.bk.to_host_bool(not_positive(A.bk, A.d)):
+        raise NotPSDError(f"Cholesky of {A!r}: the diagonal has entries ≤ 0")
+    return Diagonal(xp.sqrt(A.d), PSD.closure)
+
+
+@dispatch(name="lu")
+def lu_diagonal(A: Diagonal, alg: Algorithm):
+    """P = L = I and U = A."""
+    from linops.operators.scalar import I_like
+
+    return I_like(A), I_like(A), A

@@ -1,0 +1,144 @@
+"""``Product``: A₁ A₂ … lazily (applied right to left); and the ``dot`` rules behind ``A @ B``."""
+
+from __future__ import annotations
+
+from linops.algorithms import Algorithm
+from linops.annotations import PSD
+from linops.dispatch import apply_rule, dispatch
+from linops.operator import LinearOperator
+from linops.operators._checks import operators, result_dtype
+from linops.operators.diagonal import Diagonal
+from linops.operators.scalar import Identity, ScalarMul
+
+
+class Product(LinearOperator):
+    """The lazy product of operators with chaining shapes.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> P = lo.Product(lo.Diagonal(np.array([1.0, 2.0])), lo.Dense(np.ones((2, 3))))
+        >>> P.shape, (P @ np.ones(3)).tolist()
+        ((2, 3), [3.0, 6.0])
+    """
+
+    def __init__(self, *ops, annotations=None):
+        ops = operators("Product", ops)
+        for left, right in zip(ops, ops[1:]):
+            if left.shape[1] != right.shape[0]:
+                raise ValueError(f"Product: shapes do not chain: {left!r} has shape {left.shape} but "
+                                 f"{right!r} has shape {right.shape}; need {left.shape[1]} == {right.shape[0]}")
+        self.ops = ops
+        if annotations is None:
+            annotations = _gram_annotations(ops)
+        super().__init__(result_dtype(ops), (ops[0].shape[0], ops[-1].shape[1]), backend=ops[0].bk,
+                         annotations=annotations)
+
+    def _matmat(self, X):
+        for op in reversed(self.ops):
+            X = op._matmat(X)
+        return X
+
+    def _rmatmat(self, X):
+        for op in self.ops:
+            X = op._rmatmat(X)
+        return X
+
+
+def _gram_annotations(ops):
+    """Bᴴ B (the same B) is PSD."""
+    from linops.operators.transpose import Adjoint
+
+    if len(ops) == 2 and isinstance(ops[0], Adjoint) and ops[0].A is ops[1]:
+        return PSD.closure
+    return frozenset()
+
+
+def _factors(A):
+    return A.ops if isinstance(A, Product) else (A,)
+
+
+def dot(A, B):
+    """A @ B for operators, with the simplification rules of ``dot``."""
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"A @ B: {A!r} has shape {A.shape} and {B!r} has shape {B.shape}; "
+                         f"need {A.shape[1]} == {B.shape[0]}")
+    operators("A @ B", (A, B))
+    return dispatch.function("dot")(A, B)
+
+
+@dispatch(name="dot", precedence=-1)
+def dot_generic(A: LinearOperator, B: LinearOperator):
+    """A lazy Product, flattened (a Product's factors are spliced in)."""
+    return Product(*_factors(A), *_factors(B))
+
+
+@dispatch(name="dot")
+def dot_identity_left(A: Identity, B: LinearOperator):
+    """I B = B."""
+    return B
+
+
+@dispatch(name="dot")
+def dot_identity_right(A: LinearOperator, B: Identity):
+    """A I = A."""
+    return A
+
+
+@dispatch(name="dot")
+def dot_identities(A: Identity, B: Identity):
+    """I I = I."""
+    return A
+
+
+@dispatch(name="dot")
+def dot_diagonals(A: Diagonal, B: Diagonal):
+    """diag(a) diag(b) = diag(a b)."""
+    return Diagonal(A.d * B.d)
+
+
+@dispatch(name="dot")
+def dot_scalars(A: ScalarMul, B: ScalarMul):
+    """(a I)(b I) = (a b) I."""
+    return ScalarMul(A.c * B.c, A.shape, result_dtype((A, B)), device=A.device, backend=A.bk)
+
+
+def _square(A: Product) -> bool:
+    return all(op.shape[0] == op.shape[1] for op in A.ops)
+
+
+@dispatch(name="inv")
+def inv_product(A: Product, alg: Algorithm):
+    """(A₁ ⋯ Aₖ)⁻¹ = Aₖ⁻¹ ⋯ A₁⁻¹ when every factor is square; else dense."""
+    if not _square(A):
+        return apply_rule("inv", _as_opaque(A), alg)
+    return Product(*(apply_rule("inv", op, alg) for op in reversed(A.ops)), annotations=A.annotations)
+
+
+@dispatch(name="slogdet")
+def slogdet_product(A: Product, alg: Algorithm):
+    """det of a product of square factors is the product of their dets."""
+    if not _square(A):
+        return apply_rule("slogdet", _as_opaque(A), alg)
+    sign, logabs = apply_rule("slogdet", A.ops[0], alg)
+    for op in A.ops[1:]:
+        s, la = apply_rule("slogdet", op, alg)
+        sign, logabs = sign * s, logabs + la
+    return sign, logabs
+
+
+def _as_opaque(A):
+    """A with its structure hidden, so that the generic (dense) rules apply."""
+    return LinearOperator(A.dtype, A.shape, matmat=A._matmat, rmatmat=A._rmatmat, backend=A.bk,
+                          device=A.device, annotations=A.annotations)
+
+
+@dispatch(name="transpose")
+def transpose_product(A: Product):
+    """(A B)ᵀ = Bᵀ Aᵀ."""
+    return Product(*(op.T for op in reversed(A.ops)), annotations=A.annotations)
+
+
+@dispatch(name="adjoint")
+def adjoint_product(A: Product):
+    """(A B)ᴴ = Bᴴ Aᴴ."""
+    return Product(*(op.H for op in reversed(A.ops)), annotations=A.annotations)

@@ -1,0 +1,241 @@
+"""``ScalarMul`` (c·I), ``Identity``, ``I_like`` and the ``scale`` rules behind ``c * A``."""
+
+from __future__ import annotations
+
+import numbers
+
+from linops.algorithms import Algorithm
+from linops.annotations import PSD, Unitary
+from linops.backends import backend_of_dtype_or_device, backend_of_type
+from linops.dispatch import dispatch, recording
+from linops.errors import NotPSDError, SingularMatrixError
+from linops.operator import LinearOperator
+
+
+def _square_shape(shape, name):
+    shape = (shape, shape) if isinstance(shape, numbers.Integral) else tuple(shape)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"{name} must be square: got shape {shape}; pass n or (n, n)")
+    return shape
+
+
+class ScalarMul(LinearOperator):
+    """c·I of the given shape; ``c`` a Python number or a 0-d array (a leaf for autodiff).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> C = lo.ScalarMul(2.0, (3, 3), np.float64)
+        >>> float(lo.logdet(C)) == 3 * np.log(2.0)
+        True
+    """
+
+    def __init__(self, c, shape, dtype=None, device=None, annotations=frozenset(), *, backend=None):
+        shape = _square_shape(shape, type(self).__name__)
+        array_backend = backend_of_type(type(c))
+        if dtype is None:
+            if array_backend is None:
+                raise TypeError(f"{type(self).__name__}: give a dtype for the Python scalar {c!r}")
+            dtype = c.dtype
+        backend = array_backend or backend or backend_of_dtype_or_device(dtype, device)
+        self.c = c
+        super().__init__(dtype, shape, backend=backend, device=device, annotations=annotations)
+
+    def _matmat(self, X):
+        return self.c * X
+
+    def _rmatmat(self, X):
+        return X * self.c
+
+    def to_dense(self):
+        return self.c * self.bk.eye(self.shape[0], self.dtype, self.device)
+
+    def scalar(self):
+        """c as a 0-d array of the operator's backend and dtype."""
+        return self.bk.asarray(self.c, dtype=self.bk.result_type(self.dtype, _dtype_of(self.c, self.bk)),
+                               device=self.device)
+
+
+def _dtype_of(c, bk):
+    return c.dtype if backend_of_type(type(c)) is not None else bk.asarray(c).dtype
+
+
+class Identity(ScalarMul):
+    """The identity I of shape (n, n).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> I = lo.Identity((3, 3), np.float64)
+        >>> float(lo.trace(I)), I.isa(lo.PSD), I.isa(lo.Unitary)
+        (3.0, True, True)
+    """
+
+    def __init__(self, shape, dtype, device=None, *, backend=None):
+        super().__init__(1, shape, dtype, device=device, annotations=PSD.closure | Unitary.closure,
+                         backend=backend)
+
+    def _matmat(self, X):
+        return X
+
+    def _rmatmat(self, X):
+        return X
+
+
+def I_like(A) -> Identity:  # noqa: N802 - the API's name
+    """The identity with A's shape, dtype, backend and device.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> lo.I_like(lo.Dense(np.ones((2, 2))))
+        Identity(2×2, float64, PSD, Unitary)
+    """
+    return Identity(A.shape, A.dtype, device=A.device, backend=A.bk)
+
+
+@dispatch(name="scale", precedence=-1)
+def scale_generic(A: LinearOperator, c: object):
+    """c·A as the lazy product (c·I) A."""
+    from linops.operators.product import Product
+
+    m = A.shape[0]
+    return Product(ScalarMul(c, (m, m), A.dtype, device=A.device, backend=A.bk), A,
+                   annotations=_scaled_annotations(A, c))
+
+
+@dispatch(name="scale")
+def scale_scalar(A: ScalarMul, c: object):
+    """(c·d)·I folds."""
+    return ScalarMul(c * A.c, A.shape, A.dtype, device=A.device, annotations=_scaled_annotations(A, c),
+                     backend=A.bk)
+
+
+def _scaled_annotations(A, c):
+    """Scaling by a positive Python number keeps PSD; by a real number keeps self-adjointness."""
+    if isinstance(c, numbers.Real) and not isinstance(c, bool):
+        kept = A.annotations - Unitary.closure
+        return kept if c > 0 else kept - {PSD}
+    return frozenset()
+
+
+def not_positive(bk, x):
+    """Elementwise: x is not a positive real number."""
+    xp = bk.xp
+    if bk.is_complex(x.dtype):
+        return xp.any((xp.real(x) <= 0) | (xp.imag(x) != 0))
+    return xp.any(x <= 0)
+
+
+def _eager(A) -> bool:
+    return not recording() and not A.bk.is_tracer(A.c)
+
+
+@dispatch(name="transpose")
+def transpose_scalar(A: ScalarMul):
+    """c·I is symmetric."""
+    return A
+
+
+@dispatch(name="adjoint")
+def adjoint_scalar(A: ScalarMul):
+    """conj(c)·I."""
+    if not A.bk.is_complex(A.dtype):
+        return A
+    return ScalarMul(A.bk.xp.conj(A.scalar()), A.shape, A.dtype, device=A.device, annotations=A.annotations)
+
+
+@dispatch(name="inv")
+def inv_scalar(A: ScalarMul, alg: Algorithm):
+    """(1/c)·I."""
+    c = A.scalar()
+    if _eager(A) and A.bk.to_host_bool(c == 0):
+        raise SingularMatrixError(f"{A!r} is zero, hence singular; lo.pinv gives 0")
+    return ScalarMul(1 / c, A.shape, A.dtype, device=A.device, annotations=A.annotations)
+
+
+@dispatch(name="inv")
+def inv_identity(A: Identity, alg: Algorithm):
+    """I⁻¹ = I."""
+    return A
+
+
+@dispatch(name="pinv")
+def pinv_scalar(A: ScalarMul, alg: Algorithm):
+    """(1/c)·I, or 0 for c = 0."""
+    xp = A.bk.xp
+    c = A.scalar()
+    safe = xp.where(c == 0, xp.ones_like(c), c)
+    return ScalarMul(xp.where(c == 0, xp.zeros_like(c), 1 / safe), A.shape, A.dtype, device=A.device)
+
+
+@dispatch(name="slogdet")
+def slogdet_scalar(A: ScalarMul, alg: Algorithm):
+    """(sign(c)ⁿ, n log|c|): the n that CoLA forgets."""
+    xp = A.bk.xp
+    n = A.shape[0]
+    c = A.scalar()
+    magnitude = xp.abs(c)
+    phase = xp.where(magnitude == 0, xp.zeros_like(c), c / xp.astype(xp.where(magnitude == 0, xp.ones_like(magnitude),
+                                                                             magnitude), c.dtype))
+    return phase**n, n * xp.log(magnitude)
+
+
+@dispatch(name="eig")
+def eig_scalar(A: ScalarMul, alg: Algorithm):
+    """n copies of c, with the identity as eigenvectors."""
+    n = A.shape[0]
+    return A.scalar() * A.bk.ones((n,), A.dtype, A.device), I_like(A)
+
+
+@dispatch(name="svd")
+def svd_scalar(A: ScalarMul, alg: Algorithm):
+    """|c| n times, U = (c/|c|) I, V = I."""
+    xp = A.bk.xp
+    n = A.shape[0]
+    c = A.scalar()
+    magnitude = xp.abs(c)
+    phase = xp.where(magnitude == 0, xp.ones_like(c), c / xp.astype(xp.where(magnitude == 0, xp.ones_like(magnitude),
+                                                                            magnitude), c.dtype))
+    return (ScalarMul(phase, A.shape, A.dtype, device=A.device), magnitude * A.bk.ones((n,), magnitude.dtype, A.device),
+            I_like(A))
+
+
+@dispatch(name="trace")
+def trace_scalar(A: ScalarMul, alg: Algorithm):
+    """n·c."""
+    return A.shape[0] * A.scalar()
+
+
+@dispatch(name="diag")
+def diag_scalar(A: ScalarMul, k: int, alg: Algorithm):
+    """c on the main diagonal, zeros elsewhere."""
+    n = A.shape[0] - abs(k)
+    return (A.scalar() if k == 0 else 0 * A.scalar()) * A.bk.ones((n,), A.dtype, A.device)
+
+
+@dispatch(name="apply_unary")
+def apply_unary_scalar(f: object, A: ScalarMul, alg: Algorithm):
+    """f(c)·I."""
+    from linops.functions.unary import checked_values
+
+    fc = checked_values(f, A.scalar(), A)
+    return ScalarMul(fc, A.shape, A.bk.result_type(A.dtype, fc.dtype), device=A.device)
+
+
+@dispatch(name="cholesky")
+def cholesky_scalar(A: ScalarMul, alg: Algorithm):
+    """√c·I; c > 0 required."""
+    xp = A.bk.xp
+    c = A.scalar()
+    if _eager(A) and A.bk.to_host_bool(not_positive(A.bk, c)):
+        raise NotPSDError(f"Cholesky of {A!r}: c must be positive")
+    return ScalarMul(xp.sqrt(c), A.shape, A.dtype, device=A.device, annotations=PSD.closure)
+
+
+@dispatch(name="lu")
+def lu_scalar(A: ScalarMul, alg: Algorithm):
+    """P = L = I and U = A."""
+    return I_like(A), I_like(A), A
+
+
+def scale(A, c):
+    """c·A with the simplification rules of ``scale``."""
+    return dispatch.function("scale")(A, c)
