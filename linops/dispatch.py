@@ -50,10 +50,13 @@ class RuleDispatcher:
     def __init__(self):
         self._plum = plum.Dispatcher()
 
-    def __call__(self, rule=None, *, name: str | None = None, precedence: int = 0):
+    def __call__(self, rule=None, *, name: str | None = None, precedence: int = 0, traced: bool = True):
         if rule is None:
-            return functools.partial(self, name=name, precedence=precedence)
-        return self._plum(_traced(rule, name or rule.__name__), precedence=precedence)
+            return functools.partial(self, name=name, precedence=precedence, traced=traced)
+        name = name or rule.__name__
+        if not traced:  # a rule that does no work of its own (a "no match" fallback): not in plans
+            rule = _renamed(rule, name)
+        return self._plum(_traced(rule, name) if traced else rule, precedence=precedence)
 
     def function(self, name: str) -> plum.Function:
         """The plum Function that holds the rules of the linops function ``name``."""
@@ -81,6 +84,15 @@ def _traced(rule, name: str):
 
     traced.__name__ = traced.__qualname__ = name
     return traced
+
+
+def _renamed(rule, name: str):
+    @functools.wraps(rule)
+    def renamed(*args, **kwargs):
+        return rule(*args, **kwargs)
+
+    renamed.__name__ = renamed.__qualname__ = name
+    return renamed
 
 
 def heavy(step: str, flops: float, compute, placeholder):

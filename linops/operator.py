@@ -246,6 +246,13 @@ class LinearOperator:
         return f"{type(self).__name__}({m}×{n}, {_dtype_name(self.dtype)}{tags})"
 
 
+def without_structure(A: LinearOperator) -> LinearOperator:
+    """A with its structure hidden (same action and annotations), so that only the generic
+    rules apply to it: the fallback of a structural rule whose preconditions fail."""
+    return LinearOperator(A.dtype, A.shape, matmat=A._matmat, rmatmat=A._rmatmat, backend=A.bk,
+                          device=A.device, annotations=A.annotations)
+
+
 def _dtype_name(dtype) -> str:
     return str(dtype).removeprefix("torch.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from linops.algorithms import Algorithm
 from linops.annotations import PSD
 from linops.dispatch import apply_rule, dispatch
-from linops.operator import LinearOperator
+from linops.operator import LinearOperator, without_structure
 from linops.operators._checks import operators, result_dtype
 from linops.operators.diagonal import Diagonal
 from linops.operators.scalar import Identity, ScalarMul
@@ -110,7 +110,7 @@ def _square(A: Product) -> bool:
 def inv_product(A: Product, alg: Algorithm):
     """(A₁ ⋯ Aₖ)⁻¹ = Aₖ⁻¹ ⋯ A₁⁻¹ when every factor is square; else dense."""
     if not _square(A):
-        return apply_rule("inv", _as_opaque(A), alg)
+        return apply_rule("inv", without_structure(A), alg)
     return Product(*(apply_rule("inv", op, alg) for op in reversed(A.ops)), annotations=A.annotations)
 
 
@@ -118,18 +118,12 @@ def inv_product(A: Product, alg: Algorithm):
 def slogdet_product(A: Product, alg: Algorithm):
     """det of a product of square factors is the product of their dets."""
     if not _square(A):
-        return apply_rule("slogdet", _as_opaque(A), alg)
+        return apply_rule("slogdet", without_structure(A), alg)
     sign, logabs = apply_rule("slogdet", A.ops[0], alg)
     for op in A.ops[1:]:
         s, la = apply_rule("slogdet", op, alg)
         sign, logabs = sign * s, logabs + la
     return sign, logabs
-
-
-def _as_opaque(A):
-    """A with its structure hidden, so that the generic (dense) rules apply."""
-    return LinearOperator(A.dtype, A.shape, matmat=A._matmat, rmatmat=A._rmatmat, backend=A.bk,
-                          device=A.device, annotations=A.annotations)
 
 
 @dispatch(name="transpose")

@@ -1,11 +1,23 @@
-"""``Sum``: A₁ + A₂ + …, lazily; and the ``add`` rules behind ``A + B``."""
+"""``Sum``: A₁ + A₂ + …, lazily; the ``add`` rules behind ``A + B``; and pair rules.
+
+Structure in a sum lives in its *pairs* of terms: Kronecker + σ²I, low rank + Diagonal, ...
+``inv``, ``slogdet`` and ``eig`` of a ``Sum`` split it into (one term, the sum of the others)
+in every way and ask the pair functions ``inv_of_sum``, ``slogdet_of_sum`` and ``eig_of_sum``,
+which dispatch on *both* types. A pair rule returns None when its preconditions fail; with no
+pair rule, the generic dense rules run. A structure module adds one order of a pair, e.g.
+
+    @dispatch(name="inv_of_sum")
+    def woodbury(A: LowRank, B: LinearOperator, alg: Algorithm): ...
+
+and the other order (B + A) is tried automatically, so rules are symmetric for free.
+"""
 
 from __future__ import annotations
 
 from linops.algorithms import Algorithm
 from linops.annotations import PSD, SelfAdjoint, Unitary
 from linops.dispatch import apply_rule, dispatch
-from linops.operator import LinearOperator
+from linops.operator import LinearOperator, without_structure
 from linops.operators._checks import operators, result_dtype
 from linops.operators.diagonal import Diagonal
 from linops.operators.scalar import ScalarMul
@@ -109,3 +121,49 @@ def trace_sum(A: Sum, alg: Algorithm):
 def diag_sum(A: Sum, k: int, alg: Algorithm):
     """diag Σ Aᵢ = Σ diag Aᵢ."""
     return sum(apply_rule("diag", op, k, alg) for op in A.ops)
+
+
+def _splits(A: Sum):
+    """Every way to write A as (term, the sum of the other terms), in both orders."""
+    for i, term in enumerate(A.ops):
+        others = A.ops[:i] + A.ops[i + 1:]
+        rest = others[0] if len(others) == 1 else Sum(*others)
+        yield term, rest
+        yield rest, term
+
+
+def by_pairs(fname: str, A: Sum, alg: Algorithm):
+    """The first pair rule of ``<fname>_of_sum`` that applies to a split of A, else None."""
+    pair_rules = dispatch.function(f"{fname}_of_sum")
+    for first, second in _splits(A):
+        out = pair_rules(first, second, alg)
+        if out is not None:
+            return out
+    return None
+
+
+for _fname in ("inv", "slogdet", "eig"):
+    @dispatch(name=f"{_fname}_of_sum", precedence=-1, traced=False)
+    def no_pair_rule(A: LinearOperator, B: LinearOperator, alg: Algorithm):
+        return None
+
+
+@dispatch(name="inv")
+def inv_sum(A: Sum, alg: Algorithm):
+    """A pair rule (Woodbury, Kronecker + σ²I, ...) when one applies, else the generic rule."""
+    out = by_pairs("inv", A, alg)
+    return out if out is not None else apply_rule("inv", without_structure(A), alg)
+
+
+@dispatch(name="slogdet")
+def slogdet_sum(A: Sum, alg: Algorithm):
+    """A pair rule (determinant lemma, Kronecker + σ²I, ...) when one applies, else the generic rule."""
+    out = by_pairs("slogdet", A, alg)
+    return out if out is not None else apply_rule("slogdet", without_structure(A), alg)
+
+
+@dispatch(name="eig")
+def eig_sum(A: Sum, alg: Algorithm):
+    """A pair rule (shifted structure, ...) when one applies, else the generic rule."""
+    out = by_pairs("eig", A, alg)
+    return out if out is not None else apply_rule("eig", without_structure(A), alg)

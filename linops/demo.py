@@ -1,0 +1,153 @@
+"""The linops demo: structured problems solved through their structure, with timings.
+
+Run with ``python -m linops demo``. Each section builds a problem a user meets in practice,
+solves it with linops and with the dense (or hand-written) NumPy equivalent where that fits in
+memory, checks that the answers agree, and prints both times.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import linops as lo
+
+
+def _best_time(fn, repeats: int = 3):
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def _row(label, t_lo, t_ref, ref_label, err=None):
+    ratio = f"{t_ref / t_lo:8.1f}× faster" if t_ref and t_lo else ""
+    err_text = f"   rel. error {err:.1e}" if err is not None else ""
+    ref = f"{ref_label} {t_ref * 1e3:9.2f} ms" if t_ref else ref_label
+    print(f"  {label:<34} linops {t_lo * 1e3:9.2f} ms   {ref}  {ratio}{err_text}")
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+
+
+def _rbf(x, lengthscale):
+    d2 = (x[:, None] - x[None, :]) ** 2
+    return np.exp(-0.5 * d2 / lengthscale**2)
+
+
+def gaussian_process_on_a_grid(rng):
+    print("\n1. Gaussian process on a 256 × 256 grid: K = K₁ ⊗ K₂ + σ²I, n = 65,536")
+    print("   (a dense K would need 34 GB; linops never forms it)")
+    x = np.linspace(0, 1, 256)
+    K1 = lo.PSD(lo.Dense(_rbf(x, 0.1) + 1e-6 * np.eye(256)))
+    K2 = lo.PSD(lo.Dense(_rbf(x, 0.2) + 1e-6 * np.eye(256)))
+    K = lo.Kronecker(K1, K2) + 0.1 * lo.Identity((65536, 65536), np.float64)
+    y = rng.standard_normal(65536)
+
+    def by_hand():
+        l1, Q1 = np.linalg.eigh(K1.M)
+        l2, Q2 = np.linalg.eigh(K2.M)
+        lam = np.outer(l1, l2).reshape(-1) + 0.1
+        z = (Q1.T @ y.reshape(256, 256) @ Q2).reshape(-1) / lam
+        return (Q1 @ z.reshape(256, 256) @ Q2.T).reshape(-1), np.sum(np.log(lam))
+
+    t_hand, (x_hand, logdet_hand) = _best_time(by_hand)
+    t_solve, x_lo = _best_time(lambda: lo.solve(K, y))
+    t_logdet, logdet_lo = _best_time(lambda: lo.logdet(K))
+    _row("solve  K x = y", t_solve, t_hand, "by hand (factor eigh)", _rel(x_lo, x_hand))
+    _row("logdet K", t_logdet, 0, "", _rel(logdet_lo, logdet_hand))
+    print(f"   log-marginal-likelihood term ½ yᵀK⁻¹y + ½ log|K| = {0.5 * y @ x_lo + 0.5 * float(logdet_lo):.4f}")
+    print("   plan:", " → ".join(node.rule for node in lo.explain(lo.logdet, K).walk()))
+
+
+def block_diagonal_models(rng):
+    print("\n2. 64 independent 128 × 128 SPD systems as one BlockDiag (batched, no Python loop)")
+    blocks = np.stack([_spd(rng, 128) for _ in range(64)])
+    A = lo.PSD(lo.BlockDiag(*[lo.Dense(b) for b in blocks]))
+    b = rng.standard_normal(64 * 128)
+    dense = np.zeros((8192, 8192))
+    for i, blk in enumerate(blocks):
+        dense[i * 128:(i + 1) * 128, i * 128:(i + 1) * 128] = blk
+    t_lo, x_lo = _best_time(lambda: lo.solve(A, b))
+    t_dense, x_dense = _best_time(lambda: np.linalg.solve(dense, b), repeats=1)
+    _row("solve", t_lo, t_dense, "dense np.linalg.solve", _rel(x_lo, x_dense))
+    t_lo, ld_lo = _best_time(lambda: lo.logdet(A))
+    t_dense, ld_dense = _best_time(lambda: np.linalg.slogdet(dense)[1], repeats=1)
+    _row("logdet", t_lo, t_dense, "dense np.linalg.slogdet", _rel(ld_lo, ld_dense))
+
+
+def low_rank_plus_diagonal(rng):
+    print("\n3. Diagonal + low rank (n = 20,000, rank 50): Woodbury and the determinant lemma, exact")
+    n, r = 20000, 50
+    d = rng.uniform(1.0, 2.0, n)
+    U = rng.standard_normal((n, r)) / np.sqrt(n)
+    A = lo.Diagonal(d) + lo.LowRank(U)
+    b = rng.standard_normal(n)
+    t_lo, x_lo = _best_time(lambda: lo.solve(A, b))
+    small = 2000  # a dense check on a leading sub-problem of the same structure
+    Asmall = lo.Diagonal(d[:small]) + lo.LowRank(U[:small])
+    dense = np.diag(d[:small]) + U[:small] @ U[:small].T
+    t_dense, x_dense = _best_time(lambda: np.linalg.solve(dense, b[:small]), repeats=1)
+    err = _rel(lo.solve(Asmall, b[:small]), x_dense)
+    _row("solve (n = 20,000)", t_lo, 0, "dense would need 3.2 GB")
+    _row(f"solve (n = {small}, vs dense)", _best_time(lambda: lo.solve(Asmall, b[:small]))[0], t_dense,
+         "dense np.linalg.solve", err)
+    t_lo, ld_lo = _best_time(lambda: lo.logdet(A))
+    _row("logdet (n = 20,000)", t_lo, 0, "", None)
+
+
+def correctness_where_cola_is_wrong():
+    print("\n4. Exact answers where CoLA returns wrong ones")
+    C = lo.ScalarMul(-2.0, (5, 5), np.float64)
+    sign, logabs = lo.slogdet(C)
+    print(f"  slogdet(−2·I₅)         = ({float(sign):+.0f}, {float(logabs):.6f})   numpy: "
+          f"({np.linalg.slogdet(-2 * np.eye(5))[0]:+.0f}, {np.linalg.slogdet(-2 * np.eye(5))[1]:.6f})")
+    perm = np.array([1, 2, 0, 4, 3])
+    P = lo.Permutation(perm, np.float64)
+    print(f"  sign det(Permutation)  = {float(lo.slogdet(P)[0]):+.0f}   numpy: "
+          f"{np.linalg.slogdet(P.to_dense())[0]:+.0f}")
+    print(f"  pinv(diag(2, 0))       = {np.diag(lo.densify(lo.pinv(lo.Diagonal(np.array([2.0, 0.0]))))).tolist()}")
+
+
+def dispatch_overhead():
+    print("\n5. Dispatch overhead on a tiny problem (8 × 8 Diagonal solve)")
+    D = lo.Diagonal(np.arange(1.0, 9.0))
+    b = np.ones(8)
+    n = 20000
+    start = time.perf_counter()
+    for _ in range(n):
+        lo.solve(D, b)
+    per_call = (time.perf_counter() - start) / n
+    start = time.perf_counter()
+    for _ in range(n):
+        b / D.d
+    bare = (time.perf_counter() - start) / n
+    print(f"  lo.solve {per_call * 1e6:.1f} µs per call; the bare NumPy division {bare * 1e6:.2f} µs")
+
+
+def explain_a_plan():
+    print("\n6. lo.explain shows the plan without running it")
+    A = lo.PSD(lo.Dense(np.eye(4) * 2.0))
+    print("  " + str(lo.explain(lo.logdet, 3.0 * A)).replace("\n", "\n  "))
+
+
+def _spd(rng, n):
+    M = rng.standard_normal((n, n))
+    return M @ M.T / n + np.eye(n)
+
+
+def run():
+    print("linops demo: structure turns O(n³) into cheap work (times are the best of 3 runs)")
+    rng = np.random.default_rng(0)
+    gaussian_process_on_a_grid(rng)
+    block_diagonal_models(rng)
+    low_rank_plus_diagonal(rng)
+    correctness_where_cola_is_wrong()
+    dispatch_overhead()
+    explain_a_plan()

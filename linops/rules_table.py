@@ -1,0 +1,52 @@
+"""The rule table, generated from the registered rules (so it never claims a rule that does not exist).
+
+``python -m linops rules`` prints it as Markdown; docs/rules.md is written from it.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import linops  # noqa: F401 - registers every rule
+from linops.dispatch import dispatch
+
+FUNCTIONS = ("solve", "inv", "slogdet", "logdet", "eig", "svd", "trace", "diag", "apply_unary", "exp", "log",
+             "sqrt", "isqrt", "pow", "pinv", "cholesky", "lu", "inv_of_sum", "slogdet_of_sum", "eig_of_sum",
+             "transpose", "adjoint", "add", "dot", "scale", "kron", "kronsum", "sliced")
+
+
+def _type_name(hint) -> str:
+    return getattr(hint, "__name__", str(hint))
+
+
+def rules():
+    """``(function, operand types, rule name, description)`` for every registered rule."""
+    rows = []
+    for fname in FUNCTIONS:
+        function = dispatch._plum.functions.get(fname)
+        if function is None:
+            continue
+        for method in function.methods:
+            implementation = method.implementation
+            doc = inspect.getdoc(implementation) or ""
+            types = ", ".join(_type_name(t) for t in method.signature.types)
+            rows.append((fname, types, implementation.__wrapped__.__name__
+                         if hasattr(implementation, "__wrapped__") else implementation.__name__,
+                         doc.splitlines()[0] if doc else ""))
+    return sorted(rows)
+
+
+def rule_table() -> str:
+    """The rules as a Markdown table.
+
+    Example:
+        >>> from linops.rules_table import rule_table
+        >>> "slogdet_scalar" in rule_table()
+        True
+    """
+    lines = ["| function | signature | rule | what it does |", "|---|---|---|---|"]
+    for fname, types, name, doc in rules():
+        if name == "no_pair_rule":
+            continue
+        lines.append(f"| `{fname}` | ({types}) | `{name}` | {doc} |")
+    return "\n".join(lines)
