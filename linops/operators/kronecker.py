@@ -1,0 +1,543 @@
+"""``Kronecker``: A₁ ⊗ A₂ ⊗ …, applied by reshapes; the ``kron`` helper; and its rules.
+
+The product is applied one factor at a time: with the input block viewed as a tensor
+``(n₁, …, n_d, k)``, each factor multiplies its own axis (a reshape and one ``_matmat``), so a
+d-factor product of size n costs Σ nᵢ·n·k instead of n²·k and is never materialised.
+
+Most rules act factor by factor: (⊗Aᵢ)⁻¹ = ⊗Aᵢ⁻¹, det, Cholesky, LU, SVD, pinv and the
+eigendecomposition (eigenvalues: all products λ₁ᵢ λ₂ⱼ ⋯; eigenvectors: ⊗Vᵢ). Sums have pair
+rules: ⊗Aᵢ + c·I (self-adjoint factors) through the factor eigendecompositions, and
+⊗Aᵢ + ⊗Dᵢ (PSD factors, positive diagonal factors) through the congruence
+
+    ⊗Aᵢ + ⊗Dᵢ = S (⊗ Dᵢ^{-1/2} Aᵢ Dᵢ^{-1/2} + I) S,   S = ⊗Dᵢ^{1/2},
+
+which turns it into the first case.
+
+Example:
+    >>> import numpy as np, linops as lo
+    >>> from linops.operators.kronecker import Kronecker
+    >>> K = Kronecker(np.array([[2.0, 0.0], [1.0, 1.0]]), np.eye(2))
+    >>> (K @ np.ones(4)).tolist(), float(lo.det(K))
+    ([2.0, 2.0, 2.0, 2.0], 4.0)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from linops.algorithms import Algorithm, Auto, Eigh
+from linops.annotations import PSD, SelfAdjoint, Unitary, common
+from linops.dispatch import apply_rule, dispatch, heavy, recording
+from linops.errors import SingularMatrixError
+from linops.functions._common import eigh_dense
+from linops.operator import LinearOperator, without_structure
+from linops.operators._checks import operators, result_dtype
+from linops.operators.dense import Dense, lazify
+from linops.operators.diagonal import Diagonal
+from linops.operators.product import Product
+from linops.operators.scalar import Identity, ScalarMul
+
+
+class Kronecker(LinearOperator):
+    """A₁ ⊗ A₂ ⊗ … for any number of operators (or arrays), rectangular allowed.
+
+    The row index of the product is (i₁, i₂, …) in row-major order, as in ``np.kron``.
+    PSD, SelfAdjoint and Unitary hold when they hold for every factor.
+
+    Example:
+        >>> import numpy as np
+        >>> from linops.operators.kronecker import Kronecker
+        >>> A, B = np.arange(4.0).reshape(2, 2), np.ones((3, 1))
+        >>> np.array_equal(Kronecker(A, B).to_dense(), np.kron(A, B))
+        True
+    """
+
+    def __init__(self, *ops, annotations=None):
+        ops = operators("Kronecker", ops)
+        self.ops = ops
+        shape = (math.prod(op.shape[0] for op in ops), math.prod(op.shape[1] for op in ops))
+        super().__init__(result_dtype(ops), shape, backend=ops[0].bk,
+                         annotations=common(*ops) if annotations is None else annotations)
+
+    def _matmat(self, X):
+        # X is the tensor (n₁, …, n_d, k); each step applies one factor to the leading axis
+        # and rotates that axis to the end: (n_i, rest) -> (rest, m_i).
+        xp = self.bk.xp
+        k = X.shape[1]
+        if 0 in self.shape or k == 0:
+            return self.bk.zeros((self.shape[0], k), X.dtype, self.device)
+        size = self.shape[1] * k
+        Y = X
+        for op in self.ops:
+            m, n = op.shape
+            Y = op._matmat(xp.reshape(Y, (n, size // n))).mT
+            size = size // n * m
+        return xp.reshape(Y, (k, self.shape[0])).mT
+
+    def _rmatmat(self, X):
+        # X is the tensor (k, m₁, …, m_d); each step applies one factor to the trailing axis
+        # and rotates it to the front: (rest, m_i) -> (n_i, rest).
+        xp = self.bk.xp
+        k = X.shape[0]
+        if 0 in self.shape or k == 0:
+            return self.bk.zeros((k, self.shape[1]), X.dtype, self.device)
+        size = self.shape[0] * k
+        Y = X
+        for op in reversed(self.ops):
+            m, n = op.shape
+            Y = op._rmatmat(xp.reshape(Y, (size // m, m))).mT
+            size = size // m * n
+        return xp.reshape(Y, (self.shape[1], k)).mT
+
+    def to_dense(self):
+        xp = self.bk.xp
+        out = self.ops[0].to_dense()
+        for op in self.ops[1:]:
+            M = op.to_dense()
+            out = xp.reshape(out[:, None, :, None] * M[None, :, None, :],
+                             (out.shape[0] * M.shape[0], out.shape[1] * M.shape[1]))
+        return self.bk.astype(out, self.dtype)
+
+
+def kron(*ops) -> LinearOperator:
+    """A₁ ⊗ A₂ ⊗ … with simplifications: nested Kroneckers are flattened, and products of
+    diagonal and scalar factors become one ``Diagonal`` (or ``ScalarMul``).
+
+    Example:
+        >>> import numpy as np
+        >>> from linops.operators.kronecker import kron
+        >>> from linops.operators.diagonal import Diagonal
+        >>> kron(Diagonal(np.array([1.0, 2.0])), Diagonal(np.array([1.0, 10.0]))).d.tolist()
+        [1.0, 10.0, 2.0, 20.0]
+    """
+    ops = operators("kron", ops)
+    return functools.reduce(dispatch.function("kron"), ops)
+
+
+def outer_flat(xp, vectors, combine):
+    """The flattened (row-major) outer combination of 1-D arrays, e.g. all products λᵢ μⱼ."""
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = xp.reshape(combine(out[:, None], v[None, :]), (-1,))
+    return out
+
+
+def _multiply(a, b):
+    return a * b
+
+
+def _add(a, b):
+    return a + b
+
+
+def _factors(A):
+    return A.ops if isinstance(A, Kronecker) else (A,)
+
+
+@dispatch(name="kron", precedence=-1)
+def kron_generic(A: LinearOperator, B: LinearOperator):
+    """A lazy Kronecker, flattened (a Kronecker's factors are spliced in)."""
+    return Kronecker(*_factors(A), *_factors(B))
+
+
+def _diagonal_vector(A):
+    return A.d if isinstance(A, Diagonal) else A.scalar() * A.bk.ones((A.shape[0],), A.dtype, A.device)
+
+
+@dispatch(name="kron")
+def kron_diagonals(A: Diagonal, B: Diagonal):
+    """diag(a) ⊗ diag(b) = diag(a ⊗ b)."""
+    return Diagonal(outer_flat(A.bk.xp, (A.d, B.d), _multiply), common(A, B) - {Unitary})
+
+
+@dispatch(name="kron")
+def kron_diagonal_scalar(A: Diagonal, B: ScalarMul):
+    """diag(a) ⊗ c·I = diag(a ⊗ c·1)."""
+    return Diagonal(outer_flat(A.bk.xp, (A.d, _diagonal_vector(B)), _multiply), common(A, B) - {Unitary})
+
+
+@dispatch(name="kron")
+def kron_scalar_diagonal(A: ScalarMul, B: Diagonal):
+    """c·I ⊗ diag(b) = diag(c·1 ⊗ b)."""
+    return Diagonal(outer_flat(A.bk.xp, (_diagonal_vector(A), B.d), _multiply), common(A, B) - {Unitary})
+
+
+@dispatch(name="kron")
+def kron_scalars(A: ScalarMul, B: ScalarMul):
+    """a·I ⊗ b·I = (a b)·I."""
+    n = A.shape[0] * B.shape[0]
+    return ScalarMul(A.c * B.c, (n, n), result_dtype((A, B)), device=A.device,
+                     annotations=common(A, B) - {Unitary}, backend=A.bk)
+
+
+@dispatch(name="kron")
+def kron_identities(A: Identity, B: Identity):
+    """I ⊗ I = I."""
+    n = A.shape[0] * B.shape[0]
+    return Identity((n, n), result_dtype((A, B)), device=A.device, backend=A.bk)
+
+
+# --- helpers shared with KronSum ----------------------------------------------------------------------------------
+
+def square_factors(A) -> bool:
+    return all(op.shape[0] == op.shape[1] for op in A.ops)
+
+
+def self_adjoint_factors(A) -> bool:
+    return square_factors(A) and all(op.isa(SelfAdjoint) for op in A.ops)
+
+
+def _dense_self_adjoint(op, alg) -> bool:
+    """A self-adjoint dense factor whose eigenvalues the dense eigh would give anyway."""
+    return isinstance(op, Dense) and op.isa(SelfAdjoint) and isinstance(alg, (Auto, Eigh))
+
+
+def _eager(A, x) -> bool:
+    return not recording() and not A.bk.is_tracer(x)
+
+
+class DeferredEigenvectors(LinearOperator):
+    """The orthonormal eigenvectors (ascending eigenvalues, as ``eigh`` orders them) of a
+    self-adjoint dense operator, computed by the dense eigh when first applied.
+
+    ``eig`` rules that only may need eigenvectors return these, so that eigenvalue-only work
+    (top-k eigenvalues, determinants) never pays for them.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> from linops.operators.kronecker import DeferredEigenvectors
+        >>> V = DeferredEigenvectors(lo.SelfAdjoint(np.diag([2.0, 1.0])))
+        >>> np.abs(V.to_dense()).tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
+
+    def __init__(self, A):
+        self.A = A
+        super().__init__(A.dtype, A.shape, backend=A.bk, annotations=Unitary.closure)
+
+    def vectors(self):
+        """The eigenvector matrix (cached once computed from concrete values)."""
+        Q = self.__dict__.get("_vectors")
+        if Q is None:
+            Q = eigh_dense(self.A)[1]
+            if _eager(self, Q):
+                self.__dict__["_vectors"] = Q
+        return Q
+
+    def _matmat(self, X):
+        return self.bk.astype(self.vectors(), X.dtype) @ X
+
+    def _rmatmat(self, X):
+        return X @ self.bk.astype(self.vectors(), X.dtype)
+
+    def to_dense(self):
+        return self.vectors()
+
+
+def factor_eigvals(op, alg):
+    """The eigenvalues of one factor (the dense eigvalsh for dense self-adjoint factors)."""
+    if _dense_self_adjoint(op, alg):
+        n = op.shape[0]
+        bk = op.bk
+        return heavy(f"eigvalsh {n}×{n}", 4.0 * n**3, lambda: bk.xp.linalg.eigvalsh(op.M),
+                     lambda: bk.ones((n,), bk.real_dtype(op.dtype), op.device))
+    return apply_rule("eig", op, alg)[0]
+
+
+def factor_eig(op, alg, deferred: bool):
+    """``(eigvals, eigvecs operator)`` of one factor; with ``deferred``, dense self-adjoint
+    factors give eigenvalues only and eigenvectors computed when first applied."""
+    if deferred and _dense_self_adjoint(op, alg):
+        return factor_eigvals(op, alg), DeferredEigenvectors(op)
+    vals, vecs = apply_rule("eig", op, alg)
+    return vals, lazify(vecs)
+
+
+def real_if_self_adjoint(A, vals):
+    xp = A.bk.xp
+    return xp.real(vals) if A.isa(SelfAdjoint) and A.bk.is_complex(vals.dtype) else vals
+
+
+def check_nonsingular(A, vals, what: str):
+    if _eager(A, vals) and A.bk.to_host_bool(A.bk.xp.any(vals == 0)):
+        raise SingularMatrixError(f"{what} is singular: it has a zero eigenvalue; use lo.pinv for a "
+                                  f"least-squares inverse")
+
+
+def values_slogdet(bk, vals, alg):
+    """(sign, log|det|) of diag(vals): one pass each for real values, the Diagonal rule otherwise."""
+    if bk.is_complex(vals.dtype):
+        return apply_rule("slogdet", Diagonal(vals), alg)
+    xp = bk.xp
+    return xp.prod(xp.sign(vals)), xp.sum(xp.log(xp.abs(vals)))
+
+
+def spectral_product(Q, vals, annotations=frozenset()):
+    """Q diag(vals) Qᴴ, lazily."""
+    return Product(Q, Diagonal(vals), Q.H, annotations=annotations)
+
+
+def kronecker_spectrum(A: Kronecker, alg, deferred: bool):
+    """(all products of factor eigenvalues, ⊗ factor eigenvectors)."""
+    pairs = [factor_eig(op, alg, deferred) for op in A.ops]
+    vals = outer_flat(A.bk.xp, [v for v, _ in pairs], _multiply)
+    return vals, Kronecker(*(vecs for _, vecs in pairs))
+
+
+def _kronecker_eigvals(A: Kronecker, alg):
+    return outer_flat(A.bk.xp, [factor_eigvals(op, alg) for op in A.ops], _multiply)
+
+
+# --- rules --------------------------------------------------------------------------------------------------------
+
+@dispatch(name="transpose")
+def transpose_kronecker(A: Kronecker):
+    """(⊗Aᵢ)ᵀ = ⊗Aᵢᵀ."""
+    return Kronecker(*(op.T for op in A.ops))
+
+
+@dispatch(name="adjoint")
+def adjoint_kronecker(A: Kronecker):
+    """(⊗Aᵢ)ᴴ = ⊗Aᵢᴴ."""
+    return Kronecker(*(op.H for op in A.ops))
+
+
+@dispatch(name="dot")
+def dot_kroneckers(A: Kronecker, B: Kronecker):
+    """(⊗Aᵢ)(⊗Bᵢ) = ⊗(Aᵢ Bᵢ) when the factor shapes chain; else a lazy Product."""
+    if len(A.ops) == len(B.ops) and all(a.shape[1] == b.shape[0] for a, b in zip(A.ops, B.ops, strict=True)):
+        return Kronecker(*(a @ b for a, b in zip(A.ops, B.ops, strict=True)))
+    return Product(A, B)
+
+
+@dispatch(name="scale")
+def scale_kronecker(A: Kronecker, c: object):
+    """c (A₁ ⊗ A₂ ⊗ …) = (c A₁) ⊗ A₂ ⊗ …."""
+    return Kronecker(A.ops[0] * c, *A.ops[1:])
+
+
+@dispatch(name="inv")
+def inv_kronecker(A: Kronecker, alg: Algorithm):
+    """(⊗Aᵢ)⁻¹ = ⊗Aᵢ⁻¹ for square factors (solve runs through it); else the generic rule."""
+    if not square_factors(A):
+        return apply_rule("inv", without_structure(A), alg)
+    return Kronecker(*(apply_rule("inv", op, alg) for op in A.ops), annotations=A.annotations)
+
+
+@dispatch(name="pinv")
+def pinv_kronecker(A: Kronecker, alg: Algorithm):
+    """(⊗Aᵢ)⁺ = ⊗Aᵢ⁺."""
+    return Kronecker(*(apply_rule("pinv", op, alg) for op in A.ops))
+
+
+@dispatch(name="slogdet")
+def slogdet_kronecker(A: Kronecker, alg: Algorithm):
+    """det ⊗Aᵢ = Π (det Aᵢ)^(n/nᵢ): logdet = Σ (n/nᵢ) logdet Aᵢ for square factors."""
+    if not square_factors(A):
+        return apply_rule("slogdet", without_structure(A), alg)
+    n = A.shape[0]
+    sign, logabs = None, None
+    for op in A.ops:
+        s, la = apply_rule("slogdet", op, alg)
+        power = n // op.shape[0]
+        s, la = s**power, power * la
+        sign, logabs = (s, la) if sign is None else (sign * s, logabs + la)
+    return sign, logabs
+
+
+@dispatch(name="eig")
+def eig_kronecker(A: Kronecker, alg: Algorithm):
+    """Eigenvalues: all products of factor eigenvalues; eigenvectors: ⊗ factor eigenvectors."""
+    if not square_factors(A):
+        return apply_rule("eig", without_structure(A), alg)
+    vals, vecs = kronecker_spectrum(A, alg, deferred=True)
+    return real_if_self_adjoint(A, vals), vecs
+
+
+@dispatch(name="svd")
+def svd_kronecker(A: Kronecker, alg: Algorithm):
+    """U = ⊗Uᵢ, S = all products of factor singular values, Vh = ⊗Vhᵢ."""
+    if math.prod(min(op.shape) for op in A.ops) != min(A.shape):
+        return apply_rule("svd", without_structure(A), alg)
+    triplets = [apply_rule("svd", op, alg) for op in A.ops]
+    S = outer_flat(A.bk.xp, [s for _, s, _ in triplets], _multiply)
+    return Kronecker(*(u for u, _, _ in triplets)), S, Kronecker(*(vh for _, _, vh in triplets))
+
+
+@dispatch(name="trace")
+def trace_kronecker(A: Kronecker, alg: Algorithm):
+    """tr ⊗Aᵢ = Π tr Aᵢ for square factors."""
+    if not square_factors(A):
+        return apply_rule("trace", without_structure(A), alg)
+    return math.prod(apply_rule("trace", op, alg) for op in A.ops)
+
+
+@dispatch(name="diag")
+def diag_kronecker(A: Kronecker, k: int, alg: Algorithm):
+    """The main diagonal is ⊗ diag(Aᵢ) (square factors); other diagonals use the generic rule."""
+    if k != 0 or not square_factors(A):
+        return apply_rule("diag", without_structure(A), k, alg)
+    return outer_flat(A.bk.xp, [apply_rule("diag", op, 0, alg) for op in A.ops], _multiply)
+
+
+@dispatch(name="cholesky")
+def cholesky_kronecker(A: Kronecker, alg: Algorithm):
+    """⊗Lᵢ with Aᵢ = Lᵢ Lᵢᴴ (a Kronecker of lower triangular factors is lower triangular)."""
+    if not square_factors(A):
+        return apply_rule("cholesky", without_structure(A), alg)
+    return Kronecker(*(apply_rule("cholesky", op, alg) for op in A.ops))
+
+
+@dispatch(name="lu")
+def lu_kronecker(A: Kronecker, alg: Algorithm):
+    """(⊗Pᵢ, ⊗Lᵢ, ⊗Uᵢ) from the factors' A = P L U (mixed-product property)."""
+    if not square_factors(A):
+        return apply_rule("lu", without_structure(A), alg)
+    factors = [apply_rule("lu", op, alg) for op in A.ops]
+    return tuple(Kronecker(*(f[i] for f in factors)) for i in range(3))
+
+
+@dispatch(name="apply_unary")
+def apply_unary_kronecker(f: object, A: Kronecker, alg: Algorithm):
+    """Q f(Λ) Qᴴ with Q = ⊗Qᵢ and Λ the products of factor eigenvalues (self-adjoint factors)."""
+    from linops.functions.unary import checked_values
+
+    if not self_adjoint_factors(A):
+        return apply_rule("apply_unary", f, without_structure(A), alg)
+    vals, Q = kronecker_spectrum(A, alg, deferred=False)
+    fvals = checked_values(f, vals, A)
+    return spectral_product(Q, fvals, SelfAdjoint.closure if not A.bk.is_complex(fvals.dtype) else ())
+
+
+def _factorwise(name, A: Kronecker, alg, *args):
+    """f(⊗Aᵢ) = ⊗f(Aᵢ) for PSD factors; else f through the eigendecomposition."""
+    if all(op.isa(PSD) for op in A.ops) and square_factors(A):
+        return Kronecker(*(apply_rule(name, op, *args, alg) for op in A.ops))
+    xp = A.bk.xp
+    fns = {"sqrt": xp.sqrt, "isqrt": lambda v: 1 / xp.sqrt(v), "pow": lambda v: v**args[0]}
+    return apply_rule("apply_unary", fns[name], A, alg)
+
+
+@dispatch(name="sqrt")
+def sqrt_kronecker(A: Kronecker, alg: Algorithm):
+    """√(⊗Aᵢ) = ⊗√Aᵢ for PSD factors."""
+    return _factorwise("sqrt", A, alg)
+
+
+@dispatch(name="isqrt")
+def isqrt_kronecker(A: Kronecker, alg: Algorithm):
+    """(⊗Aᵢ)^(-1/2) = ⊗Aᵢ^(-1/2) for PSD factors."""
+    return _factorwise("isqrt", A, alg)
+
+
+@dispatch(name="pow")
+def pow_kronecker(A: Kronecker, a: object, alg: Algorithm):
+    """(⊗Aᵢ)^a = ⊗Aᵢ^a for PSD factors."""
+    return _factorwise("pow", A, alg, a)
+
+
+@dispatch(name="log")
+def log_kronecker(A: Kronecker, alg: Algorithm):
+    """log(⊗Aᵢ) = ⊕ log Aᵢ (a Kronecker sum) for PSD factors; else through the eigendecomposition."""
+    from linops.operators.kronsum import KronSum
+
+    if all(op.isa(PSD) for op in A.ops) and square_factors(A):
+        return KronSum(*(apply_rule("log", op, alg) for op in A.ops))
+    return apply_rule("apply_unary", A.bk.xp.log, A, alg)
+
+
+# --- pair rules for sums ------------------------------------------------------------------------------------------
+
+def _shift_annotations(A, B, shifted):
+    if A.bk.is_complex(shifted.dtype):
+        return frozenset()
+    return PSD.closure if A.isa(PSD) and B.isa(PSD) else SelfAdjoint.closure
+
+
+@dispatch(name="inv_of_sum")
+def inv_kronecker_plus_scalar(A: Kronecker, B: ScalarMul, alg: Algorithm):
+    """(⊗Aᵢ + c I)⁻¹ = Q (Λ + c)⁻¹ Qᴴ from the factor eigendecompositions (self-adjoint factors)."""
+    if not self_adjoint_factors(A):
+        return None
+    vals, Q = kronecker_spectrum(A, alg, deferred=False)
+    shifted = vals + B.scalar()
+    check_nonsingular(A, shifted, f"{A!r} + {B!r}")
+    return spectral_product(Q, 1 / shifted, _shift_annotations(A, B, shifted))
+
+
+@dispatch(name="slogdet_of_sum")
+def slogdet_kronecker_plus_scalar(A: Kronecker, B: ScalarMul, alg: Algorithm):
+    """det(⊗Aᵢ + c I) = Π (λ + c) over the products λ of factor eigenvalues (self-adjoint factors)."""
+    if not self_adjoint_factors(A):
+        return None
+    return values_slogdet(A.bk, _kronecker_eigvals(A, alg) + B.scalar(), alg)
+
+
+@dispatch(name="eig_of_sum")
+def eig_kronecker_plus_scalar(A: Kronecker, B: ScalarMul, alg: Algorithm):
+    """Eigenpairs of ⊗Aᵢ + c I: (Λ + c, ⊗Qᵢ) (self-adjoint factors)."""
+    if not self_adjoint_factors(A):
+        return None
+    vals, Q = kronecker_spectrum(A, alg, deferred=True)
+    return vals + B.scalar(), Q
+
+
+def _diagonal_factors(A: Kronecker, B: Kronecker):
+    """B's factor diagonals when A = ⊗Aᵢ (PSD) and B = ⊗Dᵢ (positive diagonal) match factor by
+    factor, else None."""
+    if len(A.ops) != len(B.ops) or not all(a.shape == b.shape for a, b in zip(A.ops, B.ops, strict=True)):
+        return None
+    if not square_factors(A) or not all(op.isa(PSD) for op in A.ops):
+        return None
+    if not all(isinstance(op, (Diagonal, ScalarMul)) for op in B.ops):
+        return None
+    ds = [_diagonal_vector(op) for op in B.ops]
+    xp = A.bk.xp
+    if all(_eager(B, d) for d in ds):
+        if not all(A.bk.to_host_bool(xp.all(xp.real(d) > 0)) for d in ds):
+            return None
+        if any(A.bk.is_complex(d.dtype) and A.bk.to_host_bool(xp.any(xp.imag(d) != 0)) for d in ds):
+            return None
+    elif not recording() and not all(op.isa(PSD) for op in B.ops):
+        return None  # traced values: trust only diagonals annotated PSD
+    return [xp.real(d) if A.bk.is_complex(d.dtype) else d for d in ds]
+
+
+def _congruence(A: Kronecker, ds):
+    """(⊗ Dᵢ^{-1/2} Aᵢ Dᵢ^{-1/2}, [Dᵢ^{-1/2}])."""
+    xp = A.bk.xp
+    scales = [1 / xp.sqrt(d) for d in ds]
+    inner = []
+    for op, s in zip(A.ops, scales, strict=True):
+        if isinstance(op, Dense):
+            inner.append(Dense(s[:, None] * op.M * s[None, :], PSD.closure))
+        else:
+            inner.append(Product(Diagonal(s), op, Diagonal(s), annotations=PSD.closure))
+    return Kronecker(*inner), scales
+
+
+@dispatch(name="inv_of_sum")
+def inv_kronecker_plus_diagonal_kronecker(A: Kronecker, B: Kronecker, alg: Algorithm):
+    """(⊗Aᵢ + ⊗Dᵢ)⁻¹ = S⁻¹ Q (Λ' + 1)⁻¹ Qᴴ S⁻¹ with S = ⊗Dᵢ^{1/2}, Λ', Q of ⊗Dᵢ^{-1/2}AᵢDᵢ^{-1/2} (PSD Aᵢ, Dᵢ > 0)."""
+    ds = _diagonal_factors(A, B)
+    if ds is None:
+        return None
+    inner, scales = _congruence(A, ds)
+    vals, Q = kronecker_spectrum(inner, alg, deferred=False)
+    S_inv = kron(*(Diagonal(s) for s in scales))
+    return Product(S_inv, Q, Diagonal(1 / (vals + 1)), Q.H, S_inv, annotations=PSD.closure)
+
+
+@dispatch(name="slogdet_of_sum")
+def slogdet_kronecker_plus_diagonal_kronecker(A: Kronecker, B: Kronecker, alg: Algorithm):
+    """log det(⊗Aᵢ + ⊗Dᵢ) = Σ log(λ' + 1) + log det ⊗Dᵢ, λ' of ⊗Dᵢ^{-1/2}AᵢDᵢ^{-1/2} (PSD Aᵢ, Dᵢ > 0)."""
+    ds = _diagonal_factors(A, B)
+    if ds is None:
+        return None
+    inner, _ = _congruence(A, ds)
+    sign, logabs = values_slogdet(A.bk, _kronecker_eigvals(inner, alg) + 1, alg)
+    n = A.shape[0]
+    xp = A.bk.xp
+    log_d = sum((n // d.shape[0]) * xp.sum(xp.log(d)) for d in ds)
+    return sign, logabs + log_d
