@@ -62,30 +62,56 @@ from linops.linalg import (
     trace,
 )
 from linops.operator import LinearOperator
+from linops.operators.block import concatenate
+from linops.operators.blockdiag import block_diag
 from linops.operators.dense import densify, lazify
+from linops.operators.kernel import rbf
+from linops.operators.kronecker import kron
+from linops.operators.kronsum import kronsum
+from linops.operators.sparse import from_scipy
 from linops.ops import (
+    BTT,
+    FFT,
     Adjoint,
+    Banded,
+    Block,
+    BlockDiag,
+    Circulant,
+    Concatenated,
     Dense,
     Diagonal,
+    Hessian,
+    Householder,
     I_like,
     Identity,
+    Jacobian,
+    Kernel,
+    Kronecker,
+    KronSum,
+    LowRank,
+    Monarch,
     Permutation,
     Product,
     ScalarMul,
     Sliced,
+    Sparse,
     Sum,
+    Toeplitz,
     Transpose,
     Triangular,
+    Tridiagonal,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CG", "GMRES", "LOBPCG", "LU", "MINRES", "PSD", "SLQ", "Adjoint", "Algorithm", "Arnoldi", "Auto",
-    "BiCGStab", "Cholesky", "ConvergenceError", "Dense", "Diagonal", "Eig", "Eigh", "Exact", "Hermitian",
-    "Hutch", "HutchPP", "I_like", "Identity", "Lanczos", "LinearOperator", "NotPSDError", "Permutation",
-    "PowerIteration", "Product", "ScalarMul", "SelfAdjoint", "SingularMatrixError", "Sliced", "Sum",
-    "Transpose", "Triangular", "Unitary", "XTrace", "apply_unary", "cholesky", "densify", "det", "diag",
-    "dispatch", "eig", "eigh", "eigmax", "eigmin", "exp", "explain", "inv", "isqrt", "lazify", "linalg", "log",
-    "logdet", "lu", "ops", "pinv", "pow", "slogdet", "solve", "sqrt", "svd", "trace",
+    "BTT", "CG", "FFT", "GMRES", "LOBPCG", "LU", "MINRES", "PSD", "SLQ", "Adjoint", "Algorithm", "Arnoldi", "Auto",
+    "Banded", "BiCGStab", "Block", "BlockDiag", "Cholesky", "Circulant", "Concatenated", "ConvergenceError", "Dense",
+    "Diagonal", "Eig", "Eigh", "Exact", "Hermitian", "Hessian", "Householder", "Hutch", "HutchPP", "I_like",
+    "Identity", "Jacobian", "Kernel", "KronSum", "Kronecker", "Lanczos", "LinearOperator", "LowRank", "Monarch",
+    "NotPSDError", "Permutation", "PowerIteration", "Product", "ScalarMul", "SelfAdjoint", "SingularMatrixError",
+    "Sliced", "Sparse", "Sum", "Toeplitz", "Transpose", "Triangular", "Tridiagonal", "Unitary", "XTrace",
+    "apply_unary", "block_diag", "cholesky", "concatenate", "densify", "det", "diag", "dispatch", "eig", "eigh",
+    "eigmax", "eigmin", "exp", "explain", "from_scipy", "inv", "isqrt", "kron", "kronsum", "lazify", "linalg", "log",
+    "logdet", "lu", "ops", "pinv", "pow", "rbf", "slogdet", "solve", "sqrt", "svd", "trace",
 ]

@@ -7,6 +7,7 @@ made per instance from the attribute values, so subclasses written downstream ne
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 _CACHED = ("_backend", "_device")  # derived attributes, recomputed after unflattening
@@ -41,19 +42,15 @@ def unflatten(cls, aux, leaves):
     dynamic_keys, static = aux
     op = object.__new__(cls)
     op.__dict__.update(static)
-    op.__dict__.update(zip(dynamic_keys, leaves))
+    op.__dict__.update(zip(dynamic_keys, leaves, strict=True))
     return op
 
 
 def register_with_jax(cls) -> None:
     import jax
 
-    try:
-        jax.tree_util.register_pytree_node(
-            cls, flatten, lambda aux, leaves, cls=cls: unflatten(cls, aux, leaves)
-        )
-    except ValueError:  # already registered
-        pass
+    with contextlib.suppress(ValueError):  # already registered
+        jax.tree_util.register_pytree_node(cls, flatten, lambda aux, leaves, cls=cls: unflatten(cls, aux, leaves))
 
 
 def _all_subclasses(cls):

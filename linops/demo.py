@@ -89,7 +89,7 @@ def low_rank_plus_diagonal(rng):
     U = rng.standard_normal((n, r)) / np.sqrt(n)
     A = lo.Diagonal(d) + lo.LowRank(U)
     b = rng.standard_normal(n)
-    t_lo, x_lo = _best_time(lambda: lo.solve(A, b))
+    t_lo, _ = _best_time(lambda: lo.solve(A, b))
     small = 2000  # a dense check on a leading sub-problem of the same structure
     Asmall = lo.Diagonal(d[:small]) + lo.LowRank(U[:small])
     dense = np.diag(d[:small]) + U[:small] @ U[:small].T
@@ -98,7 +98,7 @@ def low_rank_plus_diagonal(rng):
     _row("solve (n = 20,000)", t_lo, 0, "dense would need 3.2 GB")
     _row(f"solve (n = {small}, vs dense)", _best_time(lambda: lo.solve(Asmall, b[:small]))[0], t_dense,
          "dense np.linalg.solve", err)
-    t_lo, ld_lo = _best_time(lambda: lo.logdet(A))
+    t_lo, _ = _best_time(lambda: lo.logdet(A))
     _row("logdet (n = 20,000)", t_lo, 0, "", None)
 
 

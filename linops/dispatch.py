@@ -119,6 +119,17 @@ def record(plan):
         _PLAN.reset(token)
 
 
+def has_structural_rule(fname: str, *args) -> bool:
+    """Whether the rule of ``fname`` that ``args`` select is a structural one (precedence ≥ 0),
+    not a generic dense fallback."""
+    function = dispatch.function(fname)
+    try:
+        implementation, _ = function.resolve_method(args)
+    except plum.NotFoundLookupError:
+        return False
+    return any(m.implementation is implementation and m.signature.precedence >= 0 for m in function.methods)
+
+
 def apply_rule(fname: str, *args):
     """Call the rules of ``fname``; a missing rule becomes an error that says what exists."""
     function = dispatch.function(fname)

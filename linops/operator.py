@@ -70,6 +70,9 @@ class LinearOperator:
         if device is not None:
             self._device = device
         self.dtype = self._canonical_dtype(dtype)
+        if not self.bk.xp.isdtype(self.dtype, "numeric"):
+            raise TypeError(f"{type(self).__name__}: unsupported dtype {self.dtype}; valid dtypes are float32, "
+                            f"float64, complex64, complex128 (integer types are promoted on use)")
         self.annotations = frozenset(annotations)
         if matmat is not None:
             self._matmat_fn = matmat
@@ -79,6 +82,9 @@ class LinearOperator:
     def _canonical_dtype(self, dtype):
         if isinstance(dtype, np.dtype) or type(dtype).__module__ == "torch":
             return dtype
+        if "_backend" not in self.__dict__ and next(_array_like_attributes(self), None) is None:
+            # matrix-free: the dtype's type picks the backend (jnp.float32 means jax)
+            self._backend = backend_of_dtype_or_device(dtype, self.__dict__.get("_device"))
         return self.bk.canonical_dtype(dtype)
 
     def __init_subclass__(cls, **kwargs):

@@ -133,5 +133,10 @@ class Backend:
     def ifft(self, x, axis=0, norm="backward"):
         return self.xp.fft.ifft(x, axis=axis, norm=norm)
 
+    def argsmallest(self, x, k: int):
+        """The indices of the ``k`` smallest entries of the real 1-D array ``x``, ascending by value
+        (a partial selection where the framework has one)."""
+        return self.xp.argsort(x, stable=True)[:k]
+
     def __repr__(self) -> str:
         return f"<linops backend {self.name!r}>"

@@ -103,6 +103,11 @@ class JaxBackend(Backend):
     def ifft(self, x, axis=0, norm="backward"):
         return jnp.fft.ifft(x, axis=axis, norm=norm)
 
+    def argsmallest(self, x, k):
+        if k >= x.shape[0]:
+            return jnp.argsort(x, stable=True)[:k]
+        return jax.lax.top_k(-x, k)[1]
+
 
 BACKEND = JaxBackend()
 

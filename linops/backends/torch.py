@@ -112,13 +112,18 @@ class TorchBackend(Backend):
     def transpose_matmat(self, matmat, X, n):
         zeros = torch.zeros(n, X.shape[0], dtype=X.dtype, device=X.device)
         _, vjp = torch.func.vjp(matmat, zeros)  # vjp(V) = Aᴴ V
-        return vjp(X.mT.conj())[0].conj().mT
+        return vjp(X.mT.conj())[0].conj().mT.resolve_conj()
 
     def fft(self, x, axis=0, norm="backward"):
         return torch.fft.fft(x, dim=axis, norm=norm)
 
     def ifft(self, x, axis=0, norm="backward"):
         return torch.fft.ifft(x, dim=axis, norm=norm)
+
+    def argsmallest(self, x, k):
+        if k >= x.shape[0]:
+            return torch.argsort(x, stable=True)[:k]
+        return torch.topk(x, k, largest=False, sorted=True).indices
 
 
 BACKEND = TorchBackend()

@@ -8,7 +8,6 @@ from linops.errors import NotPSDError, SingularMatrixError
 from linops.operator import LinearOperator
 from linops.operators.dense import Dense, lazify
 
-
 _AUTO = Auto()  # immutable; shared default
 
 

@@ -31,7 +31,7 @@ def eig(A, k=None, which: str = "LM", alg=None):
     k = _check_k(k, A, "eig")
     _check_which(which, "eig")
     vals, vecs = apply_rule("eig", A, algorithm_arg(alg, "eig"))
-    order = _order(A.bk.xp, vals, which)[:k]
+    order = _order(A.bk, vals, which, k)
     return _take(A.bk, vals, order), _columns(A.bk, vecs, order)
 
 
@@ -54,7 +54,7 @@ def eigh(A, k=None, which: str = "LA", alg=None):
     xp = A.bk.xp
     vals, vecs = apply_rule("eig", A, algorithm_arg(alg, "eigh"))
     vals = xp.real(vals) if A.bk.is_complex(vals.dtype) else vals
-    chosen = _order(xp, vals, which)[:k]
+    chosen = _order(A.bk, vals, which, k)
     chosen = _take(A.bk, chosen, xp.argsort(_take(A.bk, vals, chosen)))
     return _take(A.bk, vals, chosen), _columns(A.bk, vecs, chosen)
 
@@ -96,7 +96,7 @@ def svd(A, k=None, which: str = "LM", alg=None):
     if which not in ("LM", "SM"):
         raise ValueError(f"lo.svd: which must be 'LM' or 'SM', got {which!r}")
     U, S, Vh = apply_rule("svd", A, algorithm_arg(alg, "svd"))
-    order = _order(A.bk.xp, S, which)[:k]
+    order = _order(A.bk, S, which, k)
     rows = _columns(A.bk, Vh.T, order)  # the chosen rows of Vh
     return _columns(A.bk, U, order), _take(A.bk, S, order), rows.T
 
@@ -115,9 +115,11 @@ def _check_which(which, fname):
         raise ValueError(f"lo.{fname}: which must be one of {_WHICH}, got {which!r}")
 
 
-def _order(xp, vals, which):
+def _order(bk, vals, which, k):
+    """The indices of the ``k`` eigenvalues first by ``which``, in that order."""
+    xp = bk.xp
     keys = {"LM": lambda v: -xp.abs(v), "SM": xp.abs, "LA": lambda v: -xp.real(v), "SA": xp.real}
-    return xp.argsort(keys[which](vals), stable=True)
+    return bk.argsmallest(keys[which](vals), k)
 
 
 def _take(bk, x, index):

@@ -57,7 +57,7 @@ def diag_auto(A: LinearOperator, k: int, alg: Auto):
 def diag_by_probing(A: LinearOperator, k: int, alg: Exact):
     """Exact: multiply by blocks of unit vectors and keep the k-th diagonal entries."""
     bk, xp = A.bk, A.bk.xp
-    m, n = A.shape
+    n = A.shape[1]
     length = diagonal_length(A.shape, k)
     cols = bk.arange(length, A.device) + max(k, 0)  # the column of each diagonal entry
     pieces = []

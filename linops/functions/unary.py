@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from linops.algorithms import Algorithm, Auto, Eig, Eigh
 from linops.annotations import SelfAdjoint
-from linops.dispatch import apply_rule, dispatch, heavy, recording
+from linops.dispatch import apply_rule, dispatch, has_structural_rule, heavy, recording
 from linops.functions._common import algorithm_arg, dense_matrix, eig_dense, eigh_dense, operator_arg
 from linops.functions.auto import choose
 from linops.operator import LinearOperator
@@ -76,9 +76,10 @@ def _elementwise(name, A, a=None):
 
 @dispatch(name="exp", precedence=-1)
 def exp_generic(A: LinearOperator, alg: Algorithm):
-    """Eigenvalue map when self-adjoint; else the backend's scaling-and-squaring expm."""
-    if A.isa(SelfAdjoint) or not isinstance(alg, (Auto, Eig)):
-        return apply_rule("apply_unary", _elementwise("exp", A), A, alg)
+    """Eigenvalue map when self-adjoint or structured; else the backend's scaling-and-squaring expm."""
+    f = _elementwise("exp", A)
+    if A.isa(SelfAdjoint) or not isinstance(alg, (Auto, Eig)) or has_structural_rule("apply_unary", f, A, alg):
+        return apply_rule("apply_unary", f, A, alg)
     n = A.shape[0]
     M = dense_matrix(A)
     return Dense(heavy(f"expm {n}×{n}", 30.0 * n**3, lambda: A.bk.expm(M), lambda: M))
@@ -132,9 +133,10 @@ def apply_unary_by_eig(f: object, A: LinearOperator, alg: Eig):
     fvals = checked_values(f, vals, A)
     Vf = V * bk.astype(fvals, V.dtype)[None, :]
     out = bk.solve(V.mT, Vf.mT)[0].mT  # V f(Λ) V⁻¹
-    if not bk.is_complex(A.dtype) and not recording() and not bk.is_tracer(out):
-        if bk.to_host_bool(xp.max(xp.abs(xp.imag(out))) <= 1e-8 * (1 + xp.max(xp.abs(out)))):
-            out = xp.real(out)
+    eager = not recording() and not bk.is_tracer(out)
+    if (not bk.is_complex(A.dtype) and eager
+            and bk.to_host_bool(xp.max(xp.abs(xp.imag(out))) <= 1e-8 * (1 + xp.max(xp.abs(out))))):
+        out = xp.real(out)
     return Dense(out)
 
 

@@ -16,7 +16,7 @@ class Diagonal(LinearOperator):
     Example:
         >>> import numpy as np, linops as lo
         >>> D = lo.Diagonal(np.array([1.0, 2.0]))
-        >>> (D @ np.ones(2)).tolist(), float(lo.logdet(D)) == np.log(2.0)
+        >>> (D @ np.ones(2)).tolist(), float(lo.logdet(D)) == float(np.log(2.0))
         ([1.0, 2.0], True)
     """
 

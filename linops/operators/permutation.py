@@ -24,7 +24,8 @@ class Permutation(LinearOperator):
     def __init__(self, perm, dtype=None):
         bk = backend_of_type(type(perm))
         if bk is None or getattr(perm, "ndim", None) != 1:
-            raise TypeError(f"Permutation expects a 1-D integer array, got {getattr(perm, 'shape', type(perm).__name__)}")
+            got = getattr(perm, "shape", type(perm).__name__)
+            raise TypeError(f"Permutation expects a 1-D integer array, got {got}")
         if bk.is_floating(perm.dtype):
             raise TypeError(f"Permutation expects integer indices, got dtype {perm.dtype}")
         self.perm = perm

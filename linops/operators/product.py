@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from linops.algorithms import Algorithm
 from linops.annotations import PSD
 from linops.dispatch import apply_rule, dispatch
@@ -23,7 +25,7 @@ class Product(LinearOperator):
 
     def __init__(self, *ops, annotations=None):
         ops = operators("Product", ops)
-        for left, right in zip(ops, ops[1:]):
+        for left, right in itertools.pairwise(ops):
             if left.shape[1] != right.shape[0]:
                 raise ValueError(f"Product: shapes do not chain: {left!r} has shape {left.shape} but "
                                  f"{right!r} has shape {right.shape}; need {left.shape[1]} == {right.shape[0]}")
@@ -87,6 +89,18 @@ def dot_identity_right(A: LinearOperator, B: Identity):
 @dispatch(name="dot")
 def dot_identities(A: Identity, B: Identity):
     """I I = I."""
+    return A
+
+
+@dispatch(name="dot")
+def dot_identity_scalar(A: Identity, B: ScalarMul):
+    """I (c I) = c I."""
+    return B
+
+
+@dispatch(name="dot")
+def dot_scalar_identity(A: ScalarMul, B: Identity):
+    """(c I) I = c I."""
     return A
 
 

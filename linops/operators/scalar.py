@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from linops.algorithms import Algorithm
 from linops.annotations import PSD, Unitary
 from linops.backends import backend_of_dtype_or_device, backend_of_type
@@ -25,12 +27,15 @@ class ScalarMul(LinearOperator):
     Example:
         >>> import numpy as np, linops as lo
         >>> C = lo.ScalarMul(2.0, (3, 3), np.float64)
-        >>> float(lo.logdet(C)) == 3 * np.log(2.0)
+        >>> float(lo.logdet(C)) == 3 * float(np.log(2.0))
         True
     """
 
     def __init__(self, c, shape, dtype=None, device=None, annotations=frozenset(), *, backend=None):
         shape = _square_shape(shape, type(self).__name__)
+        if isinstance(c, np.generic):  # a NumPy scalar is a number: it must not make the operator numpy
+            dtype = c.dtype if dtype is None else dtype
+            c = c.item()
         array_backend = backend_of_type(type(c))
         if dtype is None:
             if array_backend is None:
@@ -80,7 +85,7 @@ class Identity(ScalarMul):
         return X
 
 
-def I_like(A) -> Identity:  # noqa: N802 - the API's name
+def I_like(A) -> Identity:
     """The identity with A's shape, dtype, backend and device.
 
     Example:

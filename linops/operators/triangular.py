@@ -20,7 +20,7 @@ class Triangular(LinearOperator):
     Example:
         >>> import numpy as np, linops as lo
         >>> T = lo.Triangular(np.array([[2.0, 9.0], [1.0, 4.0]]))
-        >>> T.to_dense().tolist(), float(lo.logdet(T)) == np.log(8.0)
+        >>> T.to_dense().tolist(), float(lo.logdet(T)) == float(np.log(8.0))
         ([[2.0, 0.0], [1.0, 4.0]], True)
     """
 
