@@ -19,20 +19,19 @@ def _type_name(hint) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def rules():
-    """``(function, operand types, rule name, description)`` for every registered rule."""
+def rules(include_downstream: bool = False):
+    """``(function, operand types, rule name, description)`` for every registered rule: linops'
+    own, plus those that other packages registered when ``include_downstream``."""
     rows = []
     for fname in FUNCTIONS:
-        function = dispatch._plum.functions.get(fname)
-        if function is None:
-            continue
+        function = dispatch.function(fname)
         for method in function.methods:
-            implementation = method.implementation
-            doc = inspect.getdoc(implementation) or ""
+            rule = inspect.unwrap(method.implementation)
+            if not include_downstream and not rule.__module__.startswith("linops."):
+                continue
+            doc = inspect.getdoc(rule) or ""
             types = ", ".join(_type_name(t) for t in method.signature.types)
-            rows.append((fname, types, implementation.__wrapped__.__name__
-                         if hasattr(implementation, "__wrapped__") else implementation.__name__,
-                         doc.splitlines()[0] if doc else ""))
+            rows.append((fname, types, rule.__name__, doc.splitlines()[0] if doc else ""))
     return sorted(rows)
 
 

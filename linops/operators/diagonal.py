@@ -39,8 +39,9 @@ class Diagonal(LinearOperator):
         return self.bk.xp.diag(self.d)
 
 
-def _eager(A, x) -> bool:
-    return not recording() and not A.bk.is_tracer(x)
+def _known_true(A, flag) -> bool:
+    """Whether the 0-d boolean ``flag`` is readable (not traced, not explaining) and true."""
+    return not recording() and not A.bk.is_tracer(flag) and A.bk.to_host_bool(flag)
 
 
 @dispatch(name="transpose")
@@ -56,7 +57,7 @@ def adjoint_diagonal(A: Diagonal):
 
 
 def _check_nonsingular(A: Diagonal):
-    if _eager(A, A.d) and not A.bk.to_host_bool(A.d.all()):
+    if _known_true(A, ~A.d.all()):
         raise SingularMatrixError(f"{A!r} has zeros on its diagonal; lo.pinv gives 0 there")
 
 
@@ -140,7 +141,7 @@ def cholesky_diagonal(A: Diagonal, alg: Algorithm):
     from linops.operators.scalar import not_positive
 
     xp = A.bk.xp
-    if _eager(A, A.d) and A.bk.to_host_bool(not_positive(A.bk, A.d)):
+    if _known_true(A, not_positive(A.bk, A.d)):
         raise NotPSDError(f"Cholesky of {A!r}: the diagonal has entries ≤ 0")
     return Diagonal(xp.sqrt(A.d), PSD.closure)
 

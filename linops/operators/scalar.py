@@ -129,8 +129,9 @@ def not_positive(bk, x):
     return xp.any(x <= 0)
 
 
-def _eager(A) -> bool:
-    return not recording() and not A.bk.is_tracer(A.c)
+def _known_true(A, flag) -> bool:
+    """Whether the 0-d boolean ``flag`` is readable (not traced, not explaining) and true."""
+    return not recording() and not A.bk.is_tracer(flag) and A.bk.to_host_bool(flag)
 
 
 @dispatch(name="transpose")
@@ -151,7 +152,7 @@ def adjoint_scalar(A: ScalarMul):
 def inv_scalar(A: ScalarMul, alg: Algorithm):
     """(1/c)·I."""
     c = A.scalar()
-    if _eager(A) and A.bk.to_host_bool(c == 0):
+    if _known_true(A, c == 0):
         raise SingularMatrixError(f"{A!r} is zero, hence singular; lo.pinv gives 0")
     return ScalarMul(1 / c, A.shape, A.dtype, device=A.device, annotations=A.annotations)
 
@@ -230,7 +231,7 @@ def cholesky_scalar(A: ScalarMul, alg: Algorithm):
     """√c·I; c > 0 required."""
     xp = A.bk.xp
     c = A.scalar()
-    if _eager(A) and A.bk.to_host_bool(not_positive(A.bk, c)):
+    if _known_true(A, not_positive(A.bk, c)):
         raise NotPSDError(f"Cholesky of {A!r}: c must be positive")
     return ScalarMul(xp.sqrt(c), A.shape, A.dtype, device=A.device, annotations=PSD.closure)
 
