@@ -8,6 +8,7 @@ from linops.backends import backend_of_type
 from linops.dispatch import dispatch, recording
 from linops.errors import NotPSDError, SingularMatrixError
 from linops.operator import LinearOperator
+from linops.operators._elementwise import phase, reciprocal_or_zero
 
 
 class Diagonal(LinearOperator):
@@ -79,19 +80,14 @@ def solve_diagonal(A: Diagonal, B: object, alg: Algorithm):
 def pinv_diagonal(A: Diagonal, alg: Algorithm):
     """diag(1/d) where d ≠ 0, and 0 where d = 0."""
     xp = A.bk.xp
-    nonzero = A.d != 0
-    safe = xp.where(nonzero, A.d, xp.ones_like(A.d))
-    return Diagonal(xp.where(nonzero, 1 / safe, xp.zeros_like(A.d)), A.annotations)
+    return Diagonal(reciprocal_or_zero(xp, A.d), A.annotations)
 
 
 @dispatch(name="slogdet")
 def slogdet_diagonal(A: Diagonal, alg: Algorithm):
     """(Π sign dᵢ, Σ log|dᵢ|)."""
     xp = A.bk.xp
-    magnitude = xp.abs(A.d)
-    safe = xp.where(magnitude == 0, xp.ones_like(magnitude), magnitude)
-    sign = xp.prod(xp.where(magnitude == 0, xp.zeros_like(A.d), A.d / xp.astype(safe, A.d.dtype)))
-    return sign, xp.sum(xp.log(magnitude))
+    return xp.prod(phase(xp, A.d, at_zero=0.0)), xp.sum(xp.log(xp.abs(A.d)))
 
 
 @dispatch(name="eig")
@@ -108,10 +104,7 @@ def svd_diagonal(A: Diagonal, alg: Algorithm):
     from linops.operators.scalar import I_like
 
     xp = A.bk.xp
-    magnitude = xp.abs(A.d)
-    safe = xp.where(magnitude == 0, xp.ones_like(magnitude), magnitude)
-    phase = xp.where(magnitude == 0, xp.ones_like(A.d), A.d / xp.astype(safe, A.d.dtype))
-    return Diagonal(phase), magnitude, I_like(A)
+    return Diagonal(phase(xp, A.d, at_zero=1.0)), xp.abs(A.d), I_like(A)
 
 
 @dispatch(name="trace")

@@ -12,6 +12,7 @@ from linops.backends import backend_of_dtype_or_device, backend_of_type
 from linops.dispatch import dispatch, recording
 from linops.errors import NotPSDError, SingularMatrixError
 from linops.operator import LinearOperator
+from linops.operators._elementwise import phase, reciprocal_or_zero
 
 
 def _square_shape(shape, name):
@@ -168,8 +169,7 @@ def pinv_scalar(A: ScalarMul, alg: Algorithm):
     """(1/c)·I, or 0 for c = 0."""
     xp = A.bk.xp
     c = A.scalar()
-    safe = xp.where(c == 0, xp.ones_like(c), c)
-    return ScalarMul(xp.where(c == 0, xp.zeros_like(c), 1 / safe), A.shape, A.dtype, device=A.device)
+    return ScalarMul(reciprocal_or_zero(xp, c), A.shape, A.dtype, device=A.device)
 
 
 @dispatch(name="slogdet")
@@ -178,10 +178,7 @@ def slogdet_scalar(A: ScalarMul, alg: Algorithm):
     xp = A.bk.xp
     n = A.shape[0]
     c = A.scalar()
-    magnitude = xp.abs(c)
-    phase = xp.where(magnitude == 0, xp.zeros_like(c), c / xp.astype(xp.where(magnitude == 0, xp.ones_like(magnitude),
-                                                                             magnitude), c.dtype))
-    return phase**n, n * xp.log(magnitude)
+    return phase(xp, c, at_zero=0.0) ** n, n * xp.log(xp.abs(c))
 
 
 @dispatch(name="eig")
@@ -198,9 +195,8 @@ def svd_scalar(A: ScalarMul, alg: Algorithm):
     n = A.shape[0]
     c = A.scalar()
     magnitude = xp.abs(c)
-    phase = xp.where(magnitude == 0, xp.ones_like(c), c / xp.astype(xp.where(magnitude == 0, xp.ones_like(magnitude),
-                                                                            magnitude), c.dtype))
-    return (ScalarMul(phase, A.shape, A.dtype, device=A.device), magnitude * A.bk.ones((n,), magnitude.dtype, A.device),
+    return (ScalarMul(phase(xp, c, at_zero=1.0), A.shape, A.dtype, device=A.device),
+            magnitude * A.bk.ones((n,), magnitude.dtype, A.device),
             I_like(A))
 
 
