@@ -79,8 +79,10 @@ def _traced(rule, name: str):
         plan = _PLAN.get()
         if plan is None:
             return rule(*args, **kwargs)
-        with plan.enter(name, rule, args):
-            return rule(*args, **kwargs)
+        with plan.enter(name, rule, args) as node:
+            out = rule(*args, **kwargs)
+            node.declined = out is None  # a pair rule whose preconditions failed
+            return out
 
     traced.__name__ = traced.__qualname__ = name
     return traced

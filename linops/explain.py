@@ -24,13 +24,15 @@ class PlanNode:
     doc: str
     children: list = dataclasses.field(default_factory=list)
     steps: list = dataclasses.field(default_factory=list)
+    declined: bool = False
 
     def flops(self) -> float:
         return sum(f for _, f in self.steps) + sum(child.flops() for child in self.children)
 
     def lines(self, prefix: str = "", last: bool = True, root: bool = True):
         head = "" if root else prefix + ("└─ " if last else "├─ ")
-        yield f"{head}{self.function}({self.operator})  ← {self.rule}: {self.doc}"
+        outcome = "declined (preconditions not met): " if self.declined else ""
+        yield f"{head}{self.function}({self.operator})  ← {outcome}{self.rule}: {self.doc}"
         inner = "" if root else prefix + ("   " if last else "│  ")
         items = [("step", s) for s in self.steps] + [("node", c) for c in self.children]
         for i, (kind, item) in enumerate(items):
