@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import pathlib
 
 import linops  # noqa: F401 - registers every rule
 from linops.dispatch import dispatch
@@ -19,6 +20,15 @@ def _type_name(hint) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+_PACKAGE_DIR = str(pathlib.Path(__file__).resolve().parent)
+
+
+def _defined_in_linops(rule) -> bool:
+    """Whether a rule's code lives in linops' own files (not a downstream module or a doctest)."""
+    filename = getattr(getattr(rule, "__code__", None), "co_filename", "")
+    return filename.startswith(_PACKAGE_DIR)
+
+
 def rules(include_downstream: bool = False):
     """``(function, operand types, rule name, description)`` for every registered rule: linops'
     own, plus those that other packages registered when ``include_downstream``."""
@@ -27,7 +37,7 @@ def rules(include_downstream: bool = False):
         function = dispatch.function(fname)
         for method in function.methods:
             rule = inspect.unwrap(method.implementation)
-            if not include_downstream and not rule.__module__.startswith("linops."):
+            if not include_downstream and not _defined_in_linops(rule):
                 continue
             doc = inspect.getdoc(rule) or ""
             types = ", ".join(_type_name(t) for t in method.signature.types)
