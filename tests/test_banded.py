@@ -248,3 +248,119 @@ def test_tridiagonal_jax_uses_lax_solver_and_jits(rng):
     assert_close(x, np.linalg.solve(M, b), scale=np.linalg.cond(M))
     assert_close(scipy.linalg.solve_banded((1, 1), T.lapack_bands(), b), np.linalg.solve(M, b),
                  scale=np.linalg.cond(M))
+
+
+def _torch_dense_from_data(torch, data, offsets):
+    """The dense matrix of column-aligned ``data``, differentiable in ``data``."""
+    n = data.shape[1]
+    return sum(torch.diag(row[o:] if o >= 0 else row[:n + o], o) for row, o in zip(data, offsets, strict=True))
+
+
+def _from_lapack_solve(t) -> bool:
+    """Whether the autograd graph of ``t`` holds the LAPACK banded solve."""
+    pending = [t.grad_fn]
+    while pending:
+        node = pending.pop()
+        if node is not None:
+            if "BandedSolveLapack" in type(node).__name__:
+                return True
+            pending += [parent for parent, _ in node.next_functions]
+    return False
+
+
+def _no_row_loop(*args, **kwargs):
+    raise AssertionError("the PyTorch row loop ran where LAPACK was expected")
+
+
+@pytest.mark.parametrize("n", [5, 300])
+@pytest.mark.parametrize("dtype_name", ["float64", "complex128"])
+def test_torch_cpu_solve_uses_lapack_and_differentiates(rng, monkeypatch, n, dtype_name):
+    torch = pytest.importorskip("torch")
+    import linops.operators.banded as banded
+
+    monkeypatch.setattr(banded, "scan", _no_row_loop)
+    offsets = (-2, -1, 0, 1, 3)
+    data = torch.tensor(random_data(rng, offsets, n, dtype_name), requires_grad=True)
+    B = torch.tensor(rng.standard_normal((n, 2)).astype(dtype_name), requires_grad=True)
+    weights = torch.tensor(rng.standard_normal((n, 2)).astype(dtype_name))
+    A = Banded(data, offsets)
+    X = lo.solve(A, B)
+    assert _from_lapack_solve(X)
+    torch.sum(torch.abs(X * weights) ** 2).backward()
+    structured = [data.grad.clone(), B.grad.clone()]
+    data.grad, B.grad = None, None
+    M = _torch_dense_from_data(torch, data, offsets)
+    X_dense = torch.linalg.solve(M, B)
+    torch.sum(torch.abs(X_dense * weights) ** 2).backward()
+    scale = np.linalg.cond(M.detach().numpy())
+    assert_close(X.detach(), X_dense.detach().numpy(), scale=scale)
+    assert_close(structured[0], data.grad.numpy(), scale=scale**2)
+    assert_close(structured[1], B.grad.numpy(), scale=scale**2)
+    Ainv = lo.inv(A)
+    assert isinstance(Ainv, BandedInverse)
+    assert_close((Ainv @ B).detach(), X_dense.detach().numpy(), scale=scale)
+    assert_close((B.mT @ Ainv).detach(), (B.mT @ torch.linalg.inv(M)).detach().numpy(), scale=scale)
+
+
+@pytest.mark.parametrize("n", [5, 3000])
+def test_torch_cpu_tridiagonal_lapack_values(rng, monkeypatch, n):
+    torch = pytest.importorskip("torch")
+    import linops.operators.banded as banded
+
+    T, M = random_tridiagonal(rng, n, "torch", "float64")
+    b = rng.standard_normal(n)
+    expected = scipy.linalg.solve_banded((1, 1), T.lapack_bands().numpy(), b)  # np.linalg.cond is slow at n=3000
+    assert_close(M @ expected, b, scale=1e3)
+    monkeypatch.setattr(banded, "scan", _no_row_loop)
+    x = lo.solve(T, torch.tensor(b))
+    assert isinstance(x, torch.Tensor) and x.dtype == torch.float64
+    assert_close(x, expected, scale=1e3)
+    sign, logabs = lo.slogdet(T)
+    ref_sign, ref_logabs = np.linalg.slogdet(M)
+    assert float(sign) == ref_sign and isinstance(logabs, torch.Tensor)
+    assert_close(logabs, ref_logabs, scale=1e3)
+    assert_close(lo.inv(T) @ torch.tensor(b), expected, scale=1e3)
+    x32 = lo.solve(T, torch.tensor(b, dtype=torch.float32))
+    assert x32.dtype == torch.float64  # promoted to the operator's dtype, as on NumPy
+
+
+def test_torch_logdet_gradient_falls_back_to_the_row_loop(rng, monkeypatch):
+    """LAPACK gives the value; a requested gradient runs the differentiable row loop."""
+    torch = pytest.importorskip("torch")
+    import linops.operators.banded as banded
+
+    offsets, n = (-2, 0, 1), 7
+    data = torch.tensor(random_data(rng, offsets, n), requires_grad=True)
+    logabs = lo.logdet(Banded(data, offsets))
+    logabs.backward()
+    structured = data.grad.clone()
+    data.grad = None
+    dense = torch.linalg.slogdet(_torch_dense_from_data(torch, data, offsets))[1]
+    dense.backward()
+    assert_close(logabs.detach(), float(dense.detach()))
+    assert_close(structured, data.grad.numpy())
+    monkeypatch.setattr(banded, "scan", _no_row_loop)
+    with torch.no_grad():
+        assert_close(lo.logdet(Banded(data, offsets)), float(dense.detach()))
+    assert_close(lo.logdet(Banded(data.detach(), offsets)), float(dense.detach()))
+
+
+@pytest.mark.parametrize("dtype_name", ["float64", "complex128"])
+def test_torch_cpu_tridiagonal_solve_gradient(rng, dtype_name):
+    torch = pytest.importorskip("torch")
+    n = 6
+    values = [rng.standard_normal(n - 1), rng.standard_normal(n) + 0.5, rng.standard_normal(n - 1)]
+    if dtype_name == "complex128":
+        values = [v + 1j * rng.standard_normal(v.shape) for v in values]
+    parts = [torch.tensor(v, requires_grad=True) for v in values]
+    b, weights = torch.tensor(rng.standard_normal(n)), torch.tensor(rng.standard_normal(n))
+    x = lo.solve(Tridiagonal(*parts), b)
+    assert _from_lapack_solve(x)
+    torch.sum(torch.abs(x * weights) ** 3).backward()
+    structured = [p.grad.clone() for p in parts]
+    for p in parts:
+        p.grad = None
+    dense = torch.linalg.solve(_dense_tridiagonal(torch, *parts), b.to(parts[1].dtype))
+    torch.sum(torch.abs(dense * weights) ** 3).backward()
+    for g, p in zip(structured, parts, strict=True):
+        assert_close(g, p.grad.numpy(), scale=1e2)

@@ -9,12 +9,17 @@ constructor also takes a list of 1-D diagonals ``bands[i] = np.diag(A, offsets[i
 With ``kl`` bands below and ``ku`` above the diagonal (w = kl + ku + 1), ``A @ X`` costs
 O(n·w·k) as shifted elementwise products; ``solve``, ``inv`` and ``slogdet`` cost O(n·w·kl)
 by banded LU with partial pivoting (the band of U widens to kl + ku, as in LAPACK ``gbtrf``):
-LAPACK ``gbtrf``/``gbtrs`` on NumPy; on JAX and PyTorch a vectorised elimination whose sequential
-loop runs over the n rows (``jax.lax.scan`` on JAX, so it jits; a Python loop on PyTorch),
-with the work on the band and on the k right-hand sides vectorised. JAX's tridiagonal solves
-use ``jax.lax.linalg.tridiagonal_solve``. Partial pivoting makes these as stable as LAPACK's
-``gbsv``; the price on PyTorch is about twenty small tensor operations per row (≈0.2–1 ms), so a
-PyTorch banded solve of n = 10⁵ rows takes seconds. Symmetric tridiagonal eigenvalues use
+LAPACK ``gbtrf``/``gbtrs`` on NumPy and on CPU PyTorch tensors (zero-copy NumPy views inside a
+``torch.autograd.Function``, with ``gttrf``/``gttrs`` for tridiagonal solves: the solve is
+differentiable once in the bands and the right-hand sides, its backward pass one more LAPACK
+solve with Aᴴ plus an O(n·w·k) band product). Elsewhere (JAX;
+PyTorch on other devices, under ``torch.func`` transforms, or for a PyTorch log-determinant whose
+gradient is requested) a vectorised elimination whose sequential loop runs over the n rows
+(``jax.lax.scan`` on JAX, so it jits; a Python loop on PyTorch), with the work on the band and on
+the k right-hand sides vectorised. JAX's tridiagonal solves use ``jax.lax.linalg.tridiagonal_solve``.
+Partial pivoting makes these as stable as LAPACK's ``gbsv``; the price of the PyTorch loop is about
+twenty small tensor operations per row (≈0.2–1 ms), so a looped solve of n = 10⁵ rows takes
+seconds where LAPACK takes milliseconds. Symmetric tridiagonal eigenvalues use
 ``scipy.linalg.eigh_tridiagonal`` on NumPy; JAX and PyTorch fall back to the dense ``eigh``.
 """
 
@@ -344,15 +349,158 @@ def _singular(A):
 
 # --- NumPy: LAPACK gbtrf / gbtrs ---------------------------------------------------------------------
 def _lapack(A: Banded, dtype):
-    from scipy.linalg.lapack import get_lapack_funcs
-
-    ab = A.lapack_bands(extra_rows=A.kl).astype(dtype)
-    gbtrf, gbtrs = get_lapack_funcs(("gbtrf", "gbtrs"), (ab,))
-    lu, piv, info = gbtrf(ab, A.kl, A.ku)
+    lu, piv, info, gbtrs = _gbtrf(A.lapack_bands(extra_rows=A.kl).astype(dtype), A.kl, A.ku)
     if info > 0:
         raise SingularMatrixError(f"{A!r} is singular (LAPACK gbtrf: U[{info - 1}, {info - 1}] = 0); "
                                   f"use lo.pinv for a least-squares inverse")
     return lu, piv, gbtrs
+
+
+def _gbtrf(ab, kl: int, ku: int):
+    """LAPACK ``gbtrf`` of the NumPy band array ``ab`` (with kl extra rows): ``(lu, piv, info, gbtrs)``."""
+    from scipy.linalg.lapack import get_lapack_funcs
+
+    gbtrf, gbtrs = get_lapack_funcs(("gbtrf", "gbtrs"), (ab,))
+    lu, piv, info = gbtrf(ab, kl, ku)
+    return lu, piv, info, gbtrs
+
+
+# --- PyTorch on the CPU: the same LAPACK kernels on zero-copy NumPy views, inside autograd ------------
+# Functions. The solve is differentiable: for X = A⁻¹B the backward pass is one more LAPACK solve,
+# G_B = A⁻ᴴ G_X, and the band entries get G_A[r, c] = −G_B[r] · conj(X[c]) evaluated on the band only,
+# O(n·w·k). The log-determinant has no LAPACK-backed gradient (it needs the band of A⁻ᵀ): when a
+# gradient is requested it runs the differentiable row loop instead. A ``BandedInverse`` of CPU tensors
+# checks the LU once and factors again in each product (O(n·w·kl) either way), so products differentiate.
+_TORCH_LAPACK_DTYPES = ("float32", "float64", "complex64", "complex128")
+
+
+def _on_host_lapack(*tensors) -> bool:
+    """Whether the torch tensors can go through LAPACK: plain CPU tensors of a LAPACK dtype (not
+    wrapped by ``torch.func`` transforms, whose values NumPy cannot see)."""
+    import torch
+
+    return all(type(t) is torch.Tensor and t.device.type == "cpu" and str(t.dtype)[6:] in _TORCH_LAPACK_DTYPES
+               and not torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+
+
+def _host(t):
+    """A NumPy view of a CPU tensor (resolving torch's lazy conjugation and negation)."""
+    return t.detach().resolve_conj().resolve_neg().numpy()
+
+
+def _band_tensors(A: Banded):
+    """The tensors that hold A's bands: ``(lower, diag, upper)`` of a ``Tridiagonal`` (n > 1), else
+    ``(data,)`` (a ``Tridiagonal``'s ``data`` would be a fresh stack on each access)."""
+    if isinstance(A, Tridiagonal) and A.shape[0] > 1:
+        return A.lower, A.diag, A.upper
+    return (A.data,)
+
+
+def _host_factors(bands, offsets, kl: int, ku: int):
+    """``_gbtrf`` of the NumPy views of ``_band_tensors``."""
+    import numpy as np
+
+    views = [_host(t) for t in bands]
+    n = views[0].shape[-1] + (len(views) == 3)
+    ab = np.zeros((2 * kl + ku + 1, n), np.result_type(*views))
+    if len(views) == 3:  # tridiagonal: kl = ku = 1
+        lower, diag, upper = views
+        ab[1, 1:], ab[2], ab[3, :-1] = upper, diag, lower
+    else:
+        for o, d in zip(offsets, views[0], strict=True):
+            ab[kl + ku - o] = d
+    return _gbtrf(ab, kl, ku)
+
+
+def _host_solver(bands, offsets, kl: int, ku: int):
+    """``(info, solve)``: LAPACK LU of the bands (``gttrf`` for a tridiagonal, else ``gbtrf``) and
+    ``solve(B, trans)`` for NumPy B (n, k), ``trans`` 0: A, 1: Aᵀ, 2: Aᴴ (``info > 0``: singular)."""
+    if len(bands) != 3 or bands[1].shape[0] < 3:  # SciPy's gttrs wrapper mis-sizes n = 2
+        lu, piv, info, gbtrs = _host_factors(bands, offsets, kl, ku)
+        return info, lambda B, trans: gbtrs(lu, kl, ku, B, piv, trans=trans)[0]
+    from scipy.linalg.lapack import get_lapack_funcs
+
+    lower, diag, upper = (_host(t) for t in bands)
+    gttrf, gttrs = get_lapack_funcs(("gttrf", "gttrs"), (diag,))
+    dl, d, du, du2, ipiv, info = gttrf(lower, diag, upper)
+    return info, lambda B, trans: gttrs(dl, d, du, du2, ipiv, B, trans="NTC"[trans])[0]
+
+
+def _host_band_products(G, X, offsets):
+    """``out[i, j] = Σ_k G[j − offsets[i], k] · X[j, k]`` (zero where ``j − offsets[i]`` is outside)."""
+    import numpy as np
+
+    n, out = G.shape[0], np.zeros((len(offsets), G.shape[0]), np.result_type(G, X))
+    for i, o in enumerate(offsets):
+        rows = slice(max(o, 0), n + min(o, 0))  # the j with 0 ≤ j − o < n
+        out[i, rows] = np.einsum("jk,jk->j", G[max(o, 0) - o:n + min(o, 0) - o], X[rows])
+    return out
+
+
+@functools.cache
+def _torch_lapack_solve():
+    """The ``torch.autograd.Function`` of the LAPACK banded solve (defined on first use: torch is optional)."""
+    import numpy as np
+    import torch
+
+    class BandedSolveLapack(torch.autograd.Function):
+        """X = A⁻¹ B by a LAPACK LU; backward: one more LAPACK solve with Aᴴ and the band of −G_B Xᴴ."""
+
+        @staticmethod
+        def forward(ctx, B, offsets, kl, ku, *bands):
+            info, solve = _host_solver(bands, offsets, kl, ku)
+            if info > 0:
+                raise SingularMatrixError("banded LU found a zero pivot")
+            X = solve(_host(B), 0)
+            ctx.lapack = (solve, offsets, B.is_complex())
+            X = torch.from_numpy(X)
+            ctx.save_for_backward(X)
+            return X
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx, G):
+            solve, offsets, complex_ = ctx.lapack
+            (X,) = ctx.saved_tensors
+            GB = solve(_host(G), 2 if complex_ else 1)
+            band_grads = (None,) * (len(ctx.needs_input_grad) - 4)
+            if any(ctx.needs_input_grad[4:]):
+                Gdata = torch.from_numpy(-_host_band_products(GB, np.conj(_host(X)), offsets))
+                band_grads = (Gdata[0, :-1], Gdata[1], Gdata[2, 1:]) if len(band_grads) == 3 else (Gdata,)
+            return torch.from_numpy(GB) if ctx.needs_input_grad[0] else None, None, None, None, *band_grads
+
+    return BandedSolveLapack
+
+
+def _solve_torch_lapack(A: Banded, B):
+    """``solve_banded`` for CPU torch tensors: LAPACK, differentiable in the bands and in B."""
+    import torch
+
+    dtype = torch.promote_types(A.dtype, B.dtype)
+    try:
+        bands = [t.to(dtype) for t in _band_tensors(A)]
+        return _torch_lapack_solve().apply(B.to(dtype), A.offsets, A.kl, A.ku, *bands)
+    except SingularMatrixError:
+        raise _singular(A) from None
+
+
+def _slogdet_torch_lapack(A: Banded):
+    """``(sign, logabsdet)`` for CPU torch tensors from LAPACK gbtrf (not differentiable)."""
+    import array_api_compat.numpy as xnp
+    import numpy as np
+    import torch
+
+    lu, piv, info, _ = _host_factors(_band_tensors(A), A.offsets, A.kl, A.ku)
+    if info > 0:
+        return A.bk.zeros((), A.dtype, A.device), torch.tensor(-np.inf, dtype=A.bk.real_dtype(A.dtype))
+    sign, logabs = _sign_and_log(xnp, lu[A.kl + A.ku], np.sum(piv != np.arange(A.shape[0])))
+    return torch.as_tensor(sign), torch.as_tensor(logabs)
+
+
+def _needs_grad(A: Banded) -> bool:
+    import torch
+
+    return torch.is_grad_enabled() and any(t.requires_grad for t in _band_tensors(A))
 
 
 class BandedInverse(LinearOperator):
@@ -375,6 +523,10 @@ class BandedInverse(LinearOperator):
             self.factors = (lu, piv)
         elif bk.name == "jax" and isinstance(A, Tridiagonal):
             self.factors = ()  # jax.lax.linalg.tridiagonal_solve needs no stored factors
+        elif bk.name == "torch" and _on_host_lapack(*_band_tensors(A)):
+            if _host_factors(_band_tensors(A), A.offsets, A.kl, A.ku)[2] > 0:
+                raise _singular(A)
+            self.factors = ()  # each product is a (differentiable) LAPACK solve
         else:
             U, pivots, mults, _ = banded_lu(A)
             _check_pivots(A, U)
@@ -429,6 +581,8 @@ def solve_banded(A: Banded, B):
             raise SingularMatrixError(f"{A!r} is singular to working precision (tridiagonal solve gave "
                                       f"non-finite values); use lo.pinv for a least-squares inverse")
         return X
+    if bk.name == "torch" and _on_host_lapack(B, *_band_tensors(A)):
+        return _solve_torch_lapack(A, B)
     X, smallest_pivot = run_kernel(bk, _solve_kernel, A.data, B, offsets=A.offsets, kl=A.kl, ku=A.ku)
     if _eager(bk, X) and bk.to_host_bool(smallest_pivot == 0):
         raise _singular(A)
@@ -438,6 +592,8 @@ def solve_banded(A: Banded, B):
 def slogdet_banded_lu(A: Banded):
     """``(sign, logabsdet)`` from the pivots of the banded LU."""
     bk = A.bk
+    if bk.name == "torch" and _on_host_lapack(*_band_tensors(A)) and not _needs_grad(A):
+        return _slogdet_torch_lapack(A)
     if bk.name != "numpy":
         return run_kernel(bk, _slogdet_kernel, A.data, offsets=A.offsets, kl=A.kl, ku=A.ku)
     import numpy as np
@@ -562,7 +718,7 @@ def inv_banded_inverse(A: BandedInverse, alg: Algorithm):
 
 @dispatch(name="solve")
 def solve_by_banded_lu(A: Banded, B: object, alg: Algorithm):
-    """Banded LU with partial pivoting (LAPACK gbtrf on NumPy, a vectorised scan elsewhere)."""
+    """Banded LU with partial pivoting (LAPACK gbtrf on NumPy and CPU PyTorch, a vectorised scan elsewhere)."""
     return solve_banded(A, B)
 
 
