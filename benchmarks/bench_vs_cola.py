@@ -4,7 +4,8 @@ Run: python benchmarks/bench_vs_cola.py [--no-cola] [--cola-timeout SECONDS]
 
 CoLA installs a fork of plum under the `plum` import name, so it runs only in its own virtual
 environment (.venv-cola beside the repository, made with `python -m venv .venv-cola &&
-.venv-cola/bin/pip install torch==2.13.0 cola-ml`), in a subprocess with a time and memory cap;
+.venv-cola/bin/pip install torch==2.13.0 cola-ml beartype==0.22.9`; CoLA breaks
+with newer beartype), in a subprocess with a time and memory cap;
 a case it cannot finish in time is reported as such. Times are medians of several runs after a
 warm-up, in milliseconds, float64 on the CPU.
 """
@@ -18,6 +19,7 @@ import subprocess
 import time
 
 import numpy as np
+import scipy.linalg
 
 import linops as lo
 
@@ -73,11 +75,9 @@ def by_hand_cases(p):
     n = N_FACTOR
 
     def kron_solve():
-        La, Lb = np.linalg.cholesky(A), np.linalg.cholesky(B)
-        X = p["b_kron"].reshape(n, n)
-        X = np.linalg.solve(La.T, np.linalg.solve(La, X))  # A⁻¹ X
-        X = np.linalg.solve(Lb.T, np.linalg.solve(Lb, X.T)).T  # X B⁻¹ (B symmetric)
-        return X.reshape(-1)
+        fa, fb = scipy.linalg.cho_factor(A), scipy.linalg.cho_factor(B)
+        X = scipy.linalg.cho_solve(fa, p["b_kron"].reshape(n, n))  # A⁻¹ X
+        return scipy.linalg.cho_solve(fb, X.T).T.reshape(-1)  # X B⁻¹ (B symmetric)
 
     def kron_logdet():
         la = 2 * np.sum(np.log(np.diag(np.linalg.cholesky(A))))
@@ -94,8 +94,8 @@ def by_hand_cases(p):
 
     def block_solve():
         L = np.linalg.cholesky(blocks)
-        y = np.linalg.solve(L, p["b_block"].reshape(N_BLOCKS, BLOCK, 1))
-        return np.linalg.solve(np.swapaxes(L, 1, 2), y).reshape(-1)
+        y = scipy.linalg.solve_triangular(L, p["b_block"].reshape(N_BLOCKS, BLOCK, 1), lower=True)
+        return scipy.linalg.solve_triangular(L, y, lower=True, trans="T").reshape(-1)
 
     def block_logdet():
         return 2 * np.sum(np.log(np.diagonal(np.linalg.cholesky(blocks), axis1=1, axis2=2)))
