@@ -90,6 +90,13 @@ def slogdet_diagonal(A: Diagonal, alg: Algorithm):
     return xp.prod(phase(xp, A.d, at_zero=0.0)), xp.sum(xp.log(xp.abs(A.d)))
 
 
+@dispatch(name="logdet")
+def logdet_diagonal(A: Diagonal, alg: Algorithm):
+    """Σ log|dᵢ| (no sign needed)."""
+    xp = A.bk.xp
+    return xp.sum(xp.log(xp.abs(A.d)))
+
+
 @dispatch(name="eig")
 def eig_diagonal(A: Diagonal, alg: Algorithm):
     """Eigenvalues d with the identity's columns as eigenvectors."""
