@@ -34,6 +34,7 @@ from linops.dispatch import apply_rule, dispatch, recording
 from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator, without_structure
 from linops.operators.diagonal import Diagonal
+from linops.operators.inverse import InverseOperator
 from linops.operators.scalar import ScalarMul, _scaled_annotations
 
 
@@ -503,7 +504,7 @@ def _needs_grad(A: Banded) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in _band_tensors(A))
 
 
-class BandedInverse(LinearOperator):
+class BandedInverse(InverseOperator):
     """A⁻¹ for a ``Banded`` A, factored once (banded LU) at construction; each product is a
     banded forward and back substitution, O(n·w·k).
 
@@ -532,6 +533,9 @@ class BandedInverse(LinearOperator):
             _check_pivots(A, U)
             self.factors = (U, pivots, mults)
         super().__init__(A.dtype, A.shape, backend=bk, annotations=A.annotations)
+
+    def inverted(self):
+        return self.A
 
     def _matmat(self, X):
         return self._solve(X, transposed=False)
@@ -710,11 +714,6 @@ def inv_banded(A: Banded, alg: Algorithm):
     return BandedInverse(A)
 
 
-@dispatch(name="inv")
-def inv_banded_inverse(A: BandedInverse, alg: Algorithm):
-    """(A⁻¹)⁻¹ = A."""
-    return A.A
-
 
 @dispatch(name="solve")
 def solve_by_banded_lu(A: Banded, B: object, alg: Algorithm):
@@ -727,12 +726,6 @@ def slogdet_banded(A: Banded, alg: Algorithm):
     """The product of U's diagonal and the parity of the row swaps of the banded LU."""
     return slogdet_banded_lu(A)
 
-
-@dispatch(name="slogdet")
-def slogdet_banded_inverse(A: BandedInverse, alg: Algorithm):
-    """det A⁻¹ = 1 / det A."""
-    sign, logabs = slogdet_banded_lu(A.A)
-    return A.bk.xp.conj(sign), -logabs
 
 
 @dispatch(name="trace")

@@ -28,6 +28,7 @@ from linops.operator import LinearOperator, without_structure
 from linops.operators._checks import operators, result_dtype
 from linops.operators.dense import Dense, lazify
 from linops.operators.diagonal import Diagonal
+from linops.operators.inverse import InverseOperator
 from linops.operators.product import Product, dot
 from linops.operators.scalar import _scaled_annotations, scale
 from linops.operators.sum import Sum, add
@@ -111,12 +112,15 @@ class StackedBlocks(LinearOperator):
         return xp.reshape(expanded, (-1,))
 
 
-class StackedTriangularInverse(LinearOperator):
+class StackedTriangularInverse(InverseOperator):
     """T⁻¹ for a triangular :class:`StackedBlocks` T: one batched substitution per product."""
 
     def __init__(self, factor: StackedBlocks):
         self.factor = factor
         super().__init__(factor.dtype, factor.shape, backend=factor.bk, annotations=factor.annotations)
+
+    def inverted(self):
+        return self.factor
 
     def _solve(self, M, lower, X):
         xp, reps = self.bk.xp, self.factor.reps
@@ -131,12 +135,15 @@ class StackedTriangularInverse(LinearOperator):
         return self._solve(M, self.factor.kind != "lower", X.mT).mT
 
 
-class StackedSolve(LinearOperator):
+class StackedSolve(InverseOperator):
     """M⁻¹ for a dense :class:`StackedBlocks` M: one batched LU solve per product."""
 
     def __init__(self, factor: StackedBlocks):
         self.factor = factor
         super().__init__(factor.dtype, factor.shape, backend=factor.bk, annotations=factor.annotations)
+
+    def inverted(self):
+        return self.factor
 
     def _solve(self, M, X):
         bk, reps = self.bk, self.factor.reps
@@ -743,23 +750,7 @@ def adjoint_stacked_triangular_inverse(A: StackedTriangularInverse):
     return StackedTriangularInverse(A.factor.H)
 
 
-@dispatch(name="inv")
-def inv_stacked_triangular_inverse(A: StackedTriangularInverse, alg: Algorithm):
-    """(T⁻¹)⁻¹ = T."""
-    return A.factor
 
-
-@dispatch(name="slogdet")
-def slogdet_stacked_triangular_inverse(A: StackedTriangularInverse, alg: Algorithm):
-    """det T⁻¹ = 1 / det T."""
-    sign, logabs = apply_rule("slogdet", A.factor, alg)
-    return A.bk.xp.conj(sign), -logabs
-
-
-@dispatch(name="inv")
-def inv_stacked_solve(A: StackedSolve, alg: Algorithm):
-    """(M⁻¹)⁻¹ = M."""
-    return A.factor
 
 
 @dispatch(name="slogdet")

@@ -29,6 +29,7 @@ from linops.dispatch import apply_rule, dispatch, recording
 from linops.errors import NotPSDError, SingularMatrixError
 from linops.operator import LinearOperator, without_structure
 from linops.operators.banded import run_kernel, scan
+from linops.operators.inverse import InverseOperator
 from linops.operators.scalar import ScalarMul, _scaled_annotations
 
 
@@ -502,7 +503,7 @@ def slogdet_toeplitz_durbin(A: Toeplitz, alg: Algorithm):
     return A.bk.astype(A.bk.xp.ones_like(logabs), A.dtype), logabs
 
 
-class ToeplitzInverse(LinearOperator):
+class ToeplitzInverse(InverseOperator):
     """T⁻¹ of a Hermitian positive-definite Toeplitz T by the Gohberg–Semencul formula
     T⁻¹ = L(a)L(a)ᴴ − L(b)L(b)ᴴ, with L(v) lower-triangular Toeplitz, a = the last Durbin
     predictor over √E and b = (0, conj(a[n−1]), …, conj(a[1])): O(n²) once, then O(n log n)
@@ -523,6 +524,9 @@ class ToeplitzInverse(LinearOperator):
         self.a = a
         self.b = xp.concat([xp.zeros_like(a[:1]), xp.flip(xp.conj(a[1:]))])
         super().__init__(A.dtype, A.shape, backend=bk, annotations=A.annotations | PSD.closure)
+
+    def inverted(self):
+        return self.A
 
     def _lower(self, v, X):
         return toeplitz_matmat(self.bk, self.bk.astype(v, X.dtype), self.bk.xp.zeros_like(v), X)
@@ -552,17 +556,6 @@ def inv_toeplitz(A: Toeplitz, alg: Algorithm):
     return ToeplitzInverse(A, a, errors[-1])
 
 
-@dispatch(name="inv")
-def inv_toeplitz_inverse(A: ToeplitzInverse, alg: Algorithm):
-    """(T⁻¹)⁻¹ = T."""
-    return A.A
-
-
-@dispatch(name="slogdet")
-def slogdet_toeplitz_inverse(A: ToeplitzInverse, alg: Algorithm):
-    """det T⁻¹ = 1 / det T."""
-    sign, logabs = apply_rule("slogdet", A.A, alg)
-    return sign, -logabs
 
 
 @dispatch(name="transpose")

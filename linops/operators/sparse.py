@@ -35,6 +35,7 @@ from linops.backends import backend_named, backend_of_type
 from linops.dispatch import apply_rule, dispatch, heavy
 from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator
+from linops.operators.inverse import InverseOperator
 
 _VALID = ("a SciPy sparse matrix or array (any format), a torch sparse tensor (COO, CSR, CSC, BSR), "
           "a jax.experimental.sparse BCOO or BCSR, or COO triplets Sparse(data, row, col, shape)")
@@ -207,7 +208,7 @@ class Sparse(LinearOperator):
         return Sparse(S.conj() if conj else S, annotations=self.annotations)
 
 
-class SparseLUInverse(LinearOperator):
+class SparseLUInverse(InverseOperator):
     """S⁻¹ for a SciPy-backed ``Sparse`` S, from SciPy's sparse LU (SuperLU), factored once.
 
     Example:
@@ -222,6 +223,9 @@ class SparseLUInverse(LinearOperator):
         self.A = A
         self.factor = factor  # a scipy.sparse.linalg.SuperLU (None while lo.explain records)
         super().__init__(A.dtype, A.shape, backend=A.bk, device=A.device, annotations=A.annotations)
+
+    def inverted(self):
+        return self.A
 
     def _solve(self, X, trans: str):
         if self.factor is None:  # recording a plan
@@ -238,7 +242,7 @@ class SparseLUInverse(LinearOperator):
         return self._solve(X.T, "T").T
 
 
-class SparseSolveInverse(LinearOperator):
+class SparseSolveInverse(InverseOperator):
     """S⁻¹ for a JAX-backed ``Sparse`` S: ``jax.experimental.sparse.linalg.spsolve`` per column.
 
     Holds S's CSR arrays (repeated entries summed when S is concrete). The columns go through
@@ -251,6 +255,9 @@ class SparseSolveInverse(LinearOperator):
         self.csr = _csr_arrays(A)
         self.csr_transposed = _csr_arrays(A.transposed(conjugate=False))
         super().__init__(A.dtype, A.shape, backend=A.bk, annotations=A.annotations)
+
+    def inverted(self):
+        return self.A
 
     def _matmat(self, X):
         return _spsolve_columns(self, self.csr, X)
@@ -349,16 +356,6 @@ def inv_sparse(A: Sparse, alg: Direct):
     return apply_rule("inv", _densified(A), alg)
 
 
-@dispatch(name="inv")
-def inv_sparse_lu_inverse(A: SparseLUInverse, alg: Algorithm):
-    """(S⁻¹)⁻¹ = S."""
-    return A.A
-
-
-@dispatch(name="inv")
-def inv_sparse_solve_inverse(A: SparseSolveInverse, alg: Algorithm):
-    """(S⁻¹)⁻¹ = S."""
-    return A.A
 
 
 @dispatch(name="slogdet")
@@ -378,12 +375,6 @@ def slogdet_sparse(A: Sparse, alg: Direct):
     sign = _permutation_sign(factor.perm_r) * _permutation_sign(factor.perm_c) * np.prod(u / magnitude)
     return np.asarray(sign, A.dtype), np.asarray(np.sum(np.log(magnitude)), real)
 
-
-@dispatch(name="slogdet")
-def slogdet_sparse_lu_inverse(A: SparseLUInverse, alg: Algorithm):
-    """det S⁻¹ = 1 / det S."""
-    sign, logabs = apply_rule("slogdet", A.A, alg)
-    return np.conj(sign), -logabs
 
 
 @dispatch(name="diag")

@@ -10,6 +10,7 @@ from linops.algorithms import Algorithm
 from linops.backends import backend_of_type
 from linops.dispatch import apply_rule, dispatch
 from linops.operator import LinearOperator
+from linops.operators.inverse import InverseOperator
 
 
 class Triangular(LinearOperator):
@@ -52,7 +53,7 @@ class Triangular(LinearOperator):
         return self.bk.xp.linalg.diagonal(self.M)
 
 
-class TriangularInverse(LinearOperator):
+class TriangularInverse(InverseOperator):
     """T⁻¹ for a ``Triangular`` T, applied by forward/back substitution.
 
     Example:
@@ -65,6 +66,9 @@ class TriangularInverse(LinearOperator):
     def __init__(self, T: Triangular):
         self.factor = T
         super().__init__(T.dtype, T.shape, backend=T.bk, annotations=T.annotations)
+
+    def inverted(self):
+        return self.factor
 
     def _matmat(self, X):
         T = self.factor
@@ -113,11 +117,6 @@ def inv_triangular(A: Triangular, alg: Algorithm):
     return TriangularInverse(A)
 
 
-@dispatch(name="inv")
-def inv_triangular_inverse(A: TriangularInverse, alg: Algorithm):
-    """(T⁻¹)⁻¹ = T."""
-    return A.factor
-
 
 @dispatch(name="slogdet")
 def slogdet_triangular(A: Triangular, alg: Algorithm):
@@ -126,12 +125,6 @@ def slogdet_triangular(A: Triangular, alg: Algorithm):
 
     return apply_rule("slogdet", Diagonal(A.diagonal()), alg)
 
-
-@dispatch(name="slogdet")
-def slogdet_triangular_inverse(A: TriangularInverse, alg: Algorithm):
-    """det T⁻¹ = 1 / det T."""
-    sign, logabs = apply_rule("slogdet", A.factor, alg)
-    return A.bk.xp.conj(sign), -logabs
 
 
 @dispatch(name="trace")
