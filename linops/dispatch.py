@@ -1,19 +1,29 @@
 """linops' own multiple-dispatch registry (never plum's global one) and plan recording.
 
-Every public function (``inv``, ``slogdet``, ``eig``, ...) is backed by a plum ``Function`` that
-holds its *rules*: implementations keyed on the operator type and the algorithm type. A rule is
-added with ``@lo.dispatch``; its Python name picks the function it extends::
+Every public function (``inv``, ``slogdet``, ``eig``, ...) and every lazy constructor (``add``,
+``dot``, ``kron``, ...) is declared once, in :data:`FUNCTIONS`, and backed by a plum ``Function``
+that holds its *rules*: implementations keyed on the operator type and the algorithm type. A rule
+is added with ``@lo.dispatch``; its Python name picks the function it extends::
 
     @lo.dispatch
     def inv(A: MyOp, alg: lo.Algorithm):
         '''MyOp inverts blockwise.'''
         ...
 
-Inside linops a rule may carry a descriptive name and say which function it extends with
-``@dispatch(name="inv")``; that name is what ``lo.explain`` prints.
+A rule for a name that is not declared raises a ``ValueError`` at definition time (a typo such as
+``def invv`` never silently creates a new function). Inside linops a rule may carry a descriptive
+name and say which function it extends with ``@dispatch(name="inv")``; that name is what
+``lo.explain`` prints.
+
+A rule may declare its precondition with ``when=``: a predicate of the rule's arguments. Where it
+is false the rule declines, and the call goes on with the operator's structure hidden, so that
+the generic rules (and ``Auto``) handle it::
+
+    @dispatch(name="inv", when=lambda A, alg: A.square_blocks())
+    def inv_blockdiag(A: BlockDiag, alg: Algorithm): ...
 
 While ``lo.explain`` records a plan, every rule call is logged as a node of a tree and the heavy
-dense kernels are skipped (see :func:`heavy`), so explaining is cheap.
+kernels are skipped (see :func:`heavy`), so explaining is cheap.
 """
 
 from __future__ import annotations
@@ -27,6 +37,43 @@ import plum
 from linops.algorithms import Algorithm
 
 _PLAN: contextvars.ContextVar = contextvars.ContextVar("linops_plan", default=None)
+
+#: Every function that rules may extend: the public functions, the pair functions of sums and the
+#: lazy constructors. Declared here, once; ``@lo.dispatch`` refuses any other name.
+FUNCTIONS = {
+    # public linear algebra
+    "solve": "x with A x = b",
+    "inv": "the operator A⁻¹",
+    "pinv": "the pseudo-inverse operator",
+    "slogdet": "(sign, log|det A|)",
+    "logdet": "log|det A|",
+    "eig": "eigenpairs (eigh uses these rules too)",
+    "svd": "singular triplets",
+    "trace": "the trace",
+    "diag": "the k-th diagonal",
+    "apply_unary": "f(A) for an elementwise f of the eigenvalues",
+    "exp": "the matrix exponential",
+    "log": "the matrix logarithm",
+    "sqrt": "the principal square root",
+    "isqrt": "A^(-1/2)",
+    "pow": "A^a",
+    "cholesky": "the Cholesky factor operator",
+    "lu": "the (P, L, U) factor operators",
+    # pair rules of sums
+    "inv_of_sum": "A⁻¹ of a two-term sum, by the terms' types",
+    "slogdet_of_sum": "slogdet of a two-term sum, by the terms' types",
+    "eig_of_sum": "eigenpairs of a two-term sum, by the terms' types",
+    # lazy constructors
+    "add": "A + B",
+    "dot": "A @ B",
+    "scale": "c · A",
+    "transpose": "Aᵀ",
+    "adjoint": "Aᴴ",
+    "sliced": "A[rows, cols]",
+    "kron": "A ⊗ B",
+    "kronsum": "A ⊕ B",
+    "lazify": "an array or foreign matrix as an operator",
+}
 
 
 class RuleDispatcher:
@@ -50,18 +97,23 @@ class RuleDispatcher:
     def __init__(self):
         self._plum = plum.Dispatcher()
 
-    def __call__(self, rule=None, *, name: str | None = None, precedence: int = 0, traced: bool = True):
+    def __call__(self, rule=None, *, name: str | None = None, precedence: int = 0, traced: bool = True,
+                 when=None):
         if rule is None:
-            return functools.partial(self, name=name, precedence=precedence, traced=traced)
+            return functools.partial(self, name=name, precedence=precedence, traced=traced, when=when)
         name = name or rule.__name__
-        if not traced:  # a rule that does no work of its own (a "no match" fallback): not in plans
-            rule = _renamed(rule, name)
-        return self._plum(_traced(rule, name) if traced else rule, precedence=precedence)
+        _check_declared(name, rule)
+        if when is not None:
+            rule = _guarded(rule, name, when)
+        wrapped = _traced(rule, name) if traced else _renamed(rule, name)
+        return self._plum(wrapped, precedence=precedence)
 
     def function(self, name: str) -> plum.Function:
         """The plum Function that holds the rules of the linops function ``name``."""
         function = self._plum.functions.get(name)
         if function is None:
+            _check_declared(name)
+
             def anchor():
                 pass
 
@@ -71,6 +123,13 @@ class RuleDispatcher:
 
 
 dispatch = RuleDispatcher()
+
+
+def _check_declared(name: str, rule=None) -> None:
+    if name not in FUNCTIONS:
+        where = f" (rule {rule.__module__}.{rule.__qualname__})" if rule is not None else ""
+        raise ValueError(f"lo.dispatch: there is no linops function named {name!r}{where}; rules can extend "
+                         f"{', '.join(sorted(FUNCTIONS))}")
 
 
 def _traced(rule, name: str):
@@ -97,9 +156,26 @@ def _renamed(rule, name: str):
     return renamed
 
 
+def _guarded(rule, name: str, when):
+    """``rule`` when ``when(*args)`` holds; else the same function on the operator without structure."""
+
+    @functools.wraps(rule)
+    def guarded(*args):
+        if when(*args):
+            return rule(*args)
+        plan = _PLAN.get()
+        if plan is not None and plan.current is not None:
+            plan.current.declined = True
+        index = next(i for i, a in enumerate(args) if hasattr(a, "without_structure"))
+        hidden = args[:index] + (args[index].without_structure(),) + args[index + 1:]
+        return apply_rule(name, *hidden)
+
+    return guarded
+
+
 def heavy(step: str, flops: float, compute, placeholder):
-    """Run the dense kernel ``compute()``, or, while a plan is recorded, log it and return
-    ``placeholder()`` (cheap arrays of the right shape) instead."""
+    """Run the kernel ``compute()``, or, while a plan is recorded, log it and return
+    ``placeholder()`` (cheap values of the right shape, never a large allocation) instead."""
     plan = _PLAN.get()
     if plan is None:
         return compute()
@@ -110,6 +186,20 @@ def heavy(step: str, flops: float, compute, placeholder):
 def recording() -> bool:
     """Whether a plan is being recorded (checks that need real values are skipped then)."""
     return _PLAN.get() is not None
+
+
+def can_read(bk, *values) -> bool:
+    """Whether ``values`` can be read on the host now: not while a plan is recorded, and not
+    for JAX tracers (inside ``jit``/``vmap``/``grad``). Value checks run only where this holds.
+    """
+    return _PLAN.get() is None and not any(bk.is_tracer(v) for v in values if v is not None)
+
+
+def note_plan(text: str) -> None:
+    """Attach a remark to the rule being recorded (e.g. what ``Auto`` chose and why)."""
+    plan = _PLAN.get()
+    if plan is not None:
+        plan.note(text)
 
 
 @contextlib.contextmanager
@@ -123,7 +213,7 @@ def record(plan):
 
 def has_structural_rule(fname: str, *args) -> bool:
     """Whether the rule of ``fname`` that ``args`` select is a structural one (precedence ≥ 0),
-    not a generic dense fallback."""
+    not a generic fallback."""
     function = dispatch.function(fname)
     try:
         implementation, _ = function.resolve_method(args)

@@ -24,6 +24,7 @@ class PlanNode:
     doc: str
     children: list = dataclasses.field(default_factory=list)
     steps: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
     declined: bool = False
 
     def flops(self) -> float:
@@ -34,11 +35,14 @@ class PlanNode:
         outcome = "declined (preconditions not met): " if self.declined else ""
         yield f"{head}{self.function}({self.operator})  ← {outcome}{self.rule}: {self.doc}"
         inner = "" if root else prefix + ("   " if last else "│  ")
-        items = [("step", s) for s in self.steps] + [("node", c) for c in self.children]
+        items = ([("note", n) for n in self.notes] + [("step", s) for s in self.steps]
+                 + [("node", c) for c in self.children])
         for i, (kind, item) in enumerate(items):
             end = i == len(items) - 1
             if kind == "node":
                 yield from item.lines(inner, end, root=False)
+            elif kind == "note":
+                yield f"{inner}{'└─ ' if end else '├─ '}{item}"
             else:
                 yield f"{inner}{'└─ ' if end else '├─ '}run {item[0]}  (~{item[1]:.2g} flops)"
 
@@ -74,6 +78,17 @@ class Plan:
             yield node
         finally:
             self._stack.pop()
+
+    @property
+    def current(self) -> PlanNode | None:
+        """The rule being recorded now."""
+        return self._stack[-1] if self._stack else None
+
+    def note(self, text: str):
+        if self._stack:
+            self._stack[-1].notes.append(text)
+        else:
+            self.roots.append(PlanNode("note", "", text, ""))
 
     def add_step(self, step: str, flops: float):
         if self._stack:

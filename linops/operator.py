@@ -245,6 +245,11 @@ class LinearOperator:
         new.annotations = self.annotations.union(annotations)
         return new
 
+    def without_structure(self) -> LinearOperator:
+        """The same action and annotations with the structure hidden, so that only the generic
+        rules (and ``Auto``) apply: where a structural rule's precondition fails."""
+        return without_structure(self)
+
     def __repr__(self) -> str:
         m, n = self.shape
         tags = "".join(f", {a}" for a in sorted(self.annotations, key=repr) if a.name != "SelfAdjoint"

@@ -7,6 +7,20 @@ and the few questions (is this a tracer? which device?) that differ between fram
 
 from __future__ import annotations
 
+import os
+
+
+def host_available_memory() -> int:
+    """Available host memory in bytes (MemAvailable on Linux; physical pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
 
 class Backend:
     """One array framework. Subclasses fill in the framework-specific methods.
@@ -137,6 +151,37 @@ class Backend:
         """The indices of the ``k`` smallest entries of the real 1-D array ``x``, ascending by value
         (a partial selection where the framework has one)."""
         return self.xp.argsort(x, stable=True)[:k]
+
+    # --- loops, randomness and memory (for the iterative algorithms) ------------------------------
+    def while_loop(self, cond, body, state, check_every: int = 1):
+        """Run ``state = body(state)`` while ``cond(state)`` holds (a 0-d boolean array).
+
+        ``body`` must leave a finished state unchanged (the iterative kernels mask their updates),
+        so that backends may test ``cond`` only every ``check_every`` steps: torch does, to keep
+        device synchronisations out of the loop; JAX runs ``lax.while_loop`` on the device.
+        """
+        while bool(cond(state)):
+            state = body(state)
+        return state
+
+    def fori_loop(self, n: int, body, state):
+        """``state = body(i, state)`` for ``i`` in ``range(n)`` (``lax.fori_loop`` under JAX)."""
+        for i in range(n):
+            state = body(i, state)
+        return state
+
+    def random_normal(self, key, shape, dtype, device):
+        """Standard normal samples; ``key`` is an int seed (or a JAX PRNG key for JAX)."""
+        raise NotImplementedError
+
+    def random_rademacher(self, key, shape, dtype, device):
+        """±1 with equal probability (complex dtypes: real ±1)."""
+        signs = self.random_normal(key, shape, self.real_dtype(dtype), device) >= 0
+        return self.astype(self.xp.where(signs, 1.0, -1.0), dtype)
+
+    def available_memory(self, device) -> int:
+        """Bytes that a new array on ``device`` can use now (host memory for CPU devices)."""
+        return host_available_memory()
 
     def __repr__(self) -> str:
         return f"<linops backend {self.name!r}>"

@@ -109,6 +109,25 @@ class JaxBackend(Backend):
         return jax.lax.top_k(-x, k)[1]
 
 
+    def while_loop(self, cond, body, state, check_every=1):
+        return jax.lax.while_loop(cond, body, state)
+
+    def fori_loop(self, n, body, state):
+        return jax.lax.fori_loop(0, n, body, state)
+
+    def random_normal(self, key, shape, dtype, device):
+        if key is None or isinstance(key, int):
+            key = jax.random.key(0 if key is None else key)
+        out = jax.random.normal(key, shape, dtype=dtype)
+        return out if device is None or isinstance(out, jax.core.Tracer) else jax.device_put(out, device)
+
+    def available_memory(self, device):
+        stats = device.memory_stats() if device is not None and hasattr(device, "memory_stats") else None
+        if stats and "bytes_limit" in stats:
+            return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+        return super().available_memory(device)
+
+
 BACKEND = JaxBackend()
 
 # Importing this module is the moment JAX first meets linops: make every operator class a pytree.

@@ -123,4 +123,13 @@ class NumpyBackend(Backend):
         return index[np.argsort(x[index], kind="stable")]
 
 
+    def random_normal(self, key, shape, dtype, device):
+        rng = key if isinstance(key, np.random.Generator) else np.random.default_rng(key)
+        if self.is_complex(dtype):
+            real = self.real_dtype(dtype)
+            return ((rng.standard_normal(shape, dtype=real) + 1j * rng.standard_normal(shape, dtype=real))
+                    / np.sqrt(2)).astype(dtype)
+        return rng.standard_normal(shape).astype(dtype)
+
+
 BACKEND = NumpyBackend()

@@ -126,4 +126,24 @@ class TorchBackend(Backend):
         return torch.topk(x, k, largest=False, sorted=True).indices
 
 
+    def while_loop(self, cond, body, state, check_every=1):
+        # cond is read on the host once per ``check_every`` steps: one device sync per block
+        while bool(cond(state)):
+            for _ in range(check_every):
+                state = body(state)
+        return state
+
+    def random_normal(self, key, shape, dtype, device):
+        generator = key if isinstance(key, torch.Generator) else torch.Generator(device=device or "cpu")
+        if not isinstance(key, torch.Generator):
+            generator.manual_seed(0 if key is None else int(key))
+        return torch.randn(shape, dtype=dtype, device=device, generator=generator)
+
+    def available_memory(self, device):
+        device = torch.device(device) if device is not None else torch.get_default_device()
+        if device.type == "cuda":
+            return torch.cuda.mem_get_info(device)[0]
+        return super().available_memory(device)
+
+
 BACKEND = TorchBackend()
