@@ -19,8 +19,9 @@ import scipy.linalg
 from scipy.linalg.lapack import dgbtrf
 
 import linops as lo
-from linops.operators.banded import Tridiagonal
-from linops.operators.fft import Circulant, Toeplitz
+from linops.operators.circulant import Circulant
+from linops.operators.toeplitz import Toeplitz
+from linops.operators.tridiagonal import Tridiagonal
 
 
 def median_time(fn, repeats=5) -> float:

@@ -7,17 +7,25 @@ made per instance from the attribute values, so subclasses written downstream ne
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
-_CACHED = ("_backend", "_device")  # derived attributes, recomputed after unflattening
+from linops.backends import backend_named, is_array
+
+_CACHED = ("_device",)  # derived from the leaves, recomputed after unflattening (the backend is kept:
+# an operator that holds no array knows it only from its construction)
+_ROOT: type | None = None  # LinearOperator, set by linops.operator (this module sits below it)
+
+
+def register_root(cls) -> None:
+    """Make ``cls`` (``LinearOperator``, from :mod:`linops.operator`) the class whose instances
+    are nodes: registered now if JAX is in use, else when JAX is first used."""
+    global _ROOT
+    _ROOT = cls
+    register_if_jax_in_use(cls)
 
 
 def _is_dynamic(value) -> bool:
-    from linops.backends import is_array
-    from linops.operator import LinearOperator
-
-    if isinstance(value, LinearOperator) or is_array(value):
+    if (_ROOT is not None and isinstance(value, _ROOT)) or is_array(value):
         return not isinstance(value, (int, float, complex))
     if isinstance(value, (list, tuple)):
         return any(_is_dynamic(v) for v in value)
@@ -47,10 +55,8 @@ def unflatten(cls, aux, leaves):
 
 
 def register_with_jax(cls) -> None:
-    import jax
-
-    with contextlib.suppress(ValueError):  # already registered
-        jax.tree_util.register_pytree_node(cls, flatten, lambda aux, leaves, cls=cls: unflatten(cls, aux, leaves))
+    """Make ``cls`` a JAX pytree node (``Backend.register_pytree``; a second registration is ignored)."""
+    backend_named("jax").register_pytree(cls, flatten, lambda aux, leaves, cls=cls: unflatten(cls, aux, leaves))
 
 
 def _all_subclasses(cls):
@@ -61,9 +67,9 @@ def _all_subclasses(cls):
 
 def register_all_with_jax() -> None:
     """Register LinearOperator and every subclass defined so far (called when JAX is first used)."""
-    from linops.operator import LinearOperator
-
-    for cls in {LinearOperator, *_all_subclasses(LinearOperator)}:
+    if _ROOT is None:
+        return
+    for cls in {_ROOT, *_all_subclasses(_ROOT)}:
         register_with_jax(cls)
 
 

@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
+
+import numpy as np
 
 from linops.backends.base import Backend
 
 _MODULES = {"numpy": "linops.backends.numpy", "jax": "linops.backends.jax", "torch": "linops.backends.torch"}
 _FRAMEWORK_OF_ROOT = {"numpy": "numpy", "jax": "jax", "jaxlib": "jax", "torch": "torch"}
+_FRAMEWORK_OF_SPARSE_ROOT = {"scipy": "numpy", "jax": "jax", "torch": "torch"}
 
-__all__ = ["Backend", "backend_named", "backend_of", "backend_of_type", "is_array"]
+__all__ = ["Backend", "backend_named", "backend_of", "backend_of_namespace", "backend_of_sparse", "backend_of_type",
+           "is_array", "is_canonical_dtype"]
 
 
 @functools.cache
@@ -56,6 +61,30 @@ def backend_of(x) -> Backend:
             f"expected a numpy, jax or torch array, got {type(x).__module__}.{type(x).__qualname__}"
         )
     return backend
+
+
+def backend_of_sparse(x) -> Backend | None:
+    """The backend whose sparse format ``x`` is (SciPy sparse matrices: NumPy), or None."""
+    name = _FRAMEWORK_OF_SPARSE_ROOT.get(type(x).__module__.partition(".")[0])
+    if name is None:
+        return None
+    backend = backend_named(name)
+    return backend if backend.sparse.is_sparse(x) else None
+
+
+def backend_of_namespace(xp) -> Backend:
+    """The backend whose array namespace (``backend.xp``) is ``xp``, among the frameworks in use."""
+    for module in _MODULES.values():
+        backend = getattr(sys.modules.get(module), "BACKEND", None)
+        if backend is not None and backend.xp is xp:
+            return backend
+    raise TypeError(f"{getattr(xp, '__name__', xp)!r} is the array namespace of no linops backend in use")
+
+
+def is_canonical_dtype(dtype) -> bool:
+    """Whether ``dtype`` is a dtype object of its framework already (a NumPy or a torch dtype), which
+    no backend converts."""
+    return isinstance(dtype, np.dtype) or type(dtype).__module__ == "torch"
 
 
 def backend_of_dtype_or_device(dtype, device=None) -> Backend:

@@ -7,6 +7,7 @@ and the few questions (is this a tracer? which device?) that differ between fram
 
 from __future__ import annotations
 
+import functools
 import os
 
 
@@ -103,6 +104,11 @@ class Backend:
         """A copy of ``x`` with rows ``index`` set to ``values`` (functional on every backend)."""
         raise NotImplementedError
 
+    def write_row(self, x, i, value):
+        """``x`` with row ``i`` set to ``value``, for loop state that nothing else holds: in place
+        where the framework allows it (NumPy; torch without autograd), functional under JAX."""
+        return self.set_rows(x, i, value)
+
     # --- dense linear algebra ----------------------------------------------------------------------
     def cholesky(self, M):
         """``(L, failed)``: the lower Cholesky factor and a 0-d boolean array, true where M is not PD."""
@@ -170,6 +176,15 @@ class Backend:
             state = body(i, state)
         return state
 
+    def column_dots(self, X, Y):
+        """Re(Σᵢ conj(X[i, j]) Y[i, j]) for each column j (or the scalar for 1-D X, Y)."""
+        xp = self.xp
+        return xp.real(xp.sum((xp.conj(X) if self.is_complex(X.dtype) else X) * Y, axis=0))
+
+    def column_norms(self, X):
+        """The 2-norm of each column of X (of X itself for 1-D X)."""
+        return self.xp.sqrt(self.column_dots(X, X))
+
     def random_normal(self, key, shape, dtype, device):
         """Standard normal samples; ``key`` is an int seed (or a JAX PRNG key for JAX)."""
         raise NotImplementedError
@@ -182,6 +197,91 @@ class Backend:
     def available_memory(self, device) -> int:
         """Bytes that a new array on ``device`` can use now (host memory for CPU devices)."""
         return host_available_memory()
+
+    def scaled_normals(self, source, shapes, scales, dtype, device):
+        """Independent arrays ``scale · N(0, 1)`` of the ``shapes``, all drawn from ``source``: a
+        NumPy Generator or seed (fresh entropy when None), a JAX PRNG key or seed (key 0 when
+        None) or a torch Generator or seed (torch's global generator when None)."""
+        raise NotImplementedError
+
+    # --- sequential kernels: a loop over rows, compiled where the framework compiles -------------
+    def run_compiled(self, kernel, *arrays, **static):
+        """``kernel(self, *arrays, **static)``; JAX compiles it once per kernel, static values and
+        shapes with ``jax.jit`` (the static values must be hashable)."""
+        return kernel(self, *arrays, **static)
+
+    def scan(self, step, carry, xs, reverse: bool = False):
+        """``(carry, ys)`` of ``carry, y = step(carry, x)`` over the rows of the arrays in the tuple
+        ``xs`` (in reverse order with ``reverse``), the tuples ``y`` stacked row by row into ``ys``:
+        ``jax.lax.scan`` on JAX, a Python loop over the rows elsewhere (each step vectorised)."""
+        length = xs[0].shape[0]
+        outs = [None] * length
+        for i in (range(length - 1, -1, -1) if reverse else range(length)):
+            carry, outs[i] = step(carry, tuple(x[i] for x in xs))
+        if not length or not outs[0]:
+            return carry, ()
+        return carry, tuple(self.xp.stack([o[j] for o in outs]) for j in range(len(outs[0])))
+
+    def map_row_blocks(self, fn, x, block: int):
+        """``fn`` on the consecutive blocks of ``block`` rows of ``x`` (the last one may be short),
+        the results concatenated along axis 0. JAX pads x with copies of its first row to whole
+        blocks and runs one ``jax.lax.map`` (one traced block, ``jit``-able)."""
+        return self.xp.concat([fn(x[s:s + block]) for s in range(0, x.shape[0], block)])
+
+    def sum_row_blocks(self, fn, x, w, block: int):
+        """``Σ fn(x[s:s + block], w[s:s + block])`` over the consecutive row blocks of ``x`` and
+        ``w`` (same number of rows). JAX pads x with copies of its first row and w with zero rows
+        to whole blocks, so fn must be linear in its second argument, and runs one ``jax.lax.scan``."""
+        out = None
+        for s in range(0, x.shape[0], block):
+            term = fn(x[s:s + block], w[s:s + block])
+            out = term if out is None else out + term
+        return out
+
+    # --- automatic differentiation ------------------------------------------------------------------
+    autodiff: bool = False
+    """Whether the framework differentiates and vectorises functions (``jvp``, ``vjp``, ``vmap``)."""
+
+    def eval_shape(self, f, *args):
+        """An object with the ``shape`` and ``dtype`` of ``f(*args)``, without computing it where the
+        framework can (JAX traces abstractly; torch runs f without recording gradients)."""
+        raise NotImplementedError(f"the {self.name} backend has no automatic differentiation")
+
+    def jvp(self, f, x, v):
+        """The forward-mode product ``J_f(x) v`` (the tangent output of ``f`` at ``x``)."""
+        raise NotImplementedError(f"the {self.name} backend has no automatic differentiation")
+
+    def vjp(self, f, x):
+        """The reverse-mode pullback of ``f`` at ``x``: the function ``u ↦ uᵀ J_f(x)``."""
+        raise NotImplementedError(f"the {self.name} backend has no automatic differentiation")
+
+    def grad(self, f):
+        """The gradient function of the scalar-valued ``f``."""
+        raise NotImplementedError(f"the {self.name} backend has no automatic differentiation")
+
+    def vmap(self, fn, in_axes=0, out_axes=0):
+        """``fn`` vectorised over the axis ``in_axes`` of its arguments (results stacked along
+        ``out_axes``): one batched call, no Python loop."""
+        raise NotImplementedError(f"the {self.name} backend has no vmap")
+
+    def register_pytree(self, cls, flatten, unflatten) -> None:
+        """Make the instances of ``cls`` pytree nodes of the framework (``flatten(op) -> (leaves,
+        aux)``, ``unflatten(aux, leaves) -> op``); nothing to do for frameworks without pytrees."""
+
+    # --- structured matrices: the framework's solvers and formats --------------------------------
+    @functools.cached_property
+    def banded(self):
+        """The banded solvers (:class:`linops.backends.banded.BandedSolver`): LAPACK where the
+        framework reaches it, a vectorised row loop elsewhere."""
+        from linops.backends.banded import BandedSolver
+
+        return BandedSolver(self)
+
+    @property
+    def sparse(self):
+        """The framework's sparse matrices and their direct solvers
+        (:class:`linops.backends.sparse.SparseFormat`)."""
+        raise NotImplementedError(f"the {self.name} backend has no sparse format")
 
     def __repr__(self) -> str:
         return f"<linops backend {self.name!r}>"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import itertools
+import math
+
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
@@ -59,6 +64,9 @@ class JaxBackend(Backend):
 
     def set_rows(self, x, index, values):
         return x.at[index].set(values)
+
+    def write_row(self, x, i, value):
+        return x.at[i].set(value)
 
     def cholesky(self, M):
         L = jnp.linalg.cholesky(M)
@@ -126,6 +134,97 @@ class JaxBackend(Backend):
         if stats and "bytes_limit" in stats:
             return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
         return super().available_memory(device)
+
+    def scaled_normals(self, source, shapes, scales, dtype, device):
+        if source is None or isinstance(source, int):
+            source = jax.random.key(0 if source is None else source)
+        sizes = [math.prod(shape) for shape in shapes]  # one draw (one compiled kernel), then split
+        flat = jax.random.normal(source, (sum(sizes),), dtype)
+        ends = itertools.accumulate(sizes)
+        return [flat[end - size:end].reshape(shape) * scale
+                for shape, size, end, scale in zip(shapes, sizes, ends, scales, strict=True)]
+
+    # --- sequential kernels: jax.jit and jax.lax ----------------------------------------------------------
+    def run_compiled(self, kernel, *arrays, **static):
+        return _jitted(kernel, tuple(sorted(static.items())))(*arrays)
+
+    def scan(self, step, carry, xs, reverse=False):
+        return jax.lax.scan(step, carry, xs, reverse=reverse)
+
+    def map_row_blocks(self, fn, x, block):
+        m = x.shape[0]
+        count, x = _whole_blocks(x, block)
+        if count == 1:
+            return fn(x)
+        out = jax.lax.map(fn, x.reshape(count, block, *x.shape[1:]))
+        return out.reshape(count * block, *out.shape[2:])[:m]
+
+    def sum_row_blocks(self, fn, x, w, block):
+        m = x.shape[0]
+        count, x = _whole_blocks(x, block)
+        if count == 1:
+            return fn(x, w)
+        w = jnp.pad(w, ((0, count * block - m), *((0, 0),) * (w.ndim - 1)))  # padded rows of x meet zero weights
+        out = jax.eval_shape(fn, x[:block], w[:block])
+
+        def step(total, pair):
+            return total + fn(*pair), None
+
+        total, _ = jax.lax.scan(step, jnp.zeros(out.shape, out.dtype),
+                                (x.reshape(count, block, *x.shape[1:]), w.reshape(count, block, *w.shape[1:])))
+        return total
+
+    # --- automatic differentiation and pytrees ------------------------------------------------------------
+    autodiff = True
+
+    def eval_shape(self, f, *args):
+        return jax.eval_shape(f, *args)
+
+    def jvp(self, f, x, v):
+        return jax.jvp(f, (x,), (v,))[1]
+
+    def vjp(self, f, x):
+        _, pullback = jax.vjp(f, x)
+        return lambda u: pullback(u)[0]
+
+    def grad(self, f):
+        return jax.grad(f)
+
+    def vmap(self, fn, in_axes=0, out_axes=0):
+        return jax.vmap(fn, in_axes=in_axes, out_axes=out_axes)
+
+    def register_pytree(self, cls, flatten, unflatten):
+        with contextlib.suppress(ValueError):  # already registered
+            jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+
+    @functools.cached_property
+    def banded(self):
+        from linops.backends.banded_jax import JaxBandedSolver
+
+        return JaxBandedSolver(self)
+
+    @functools.cached_property
+    def sparse(self):
+        from linops.backends.sparse_jax import JaxSparse
+
+        return JaxSparse(self)
+
+
+def _whole_blocks(x, block: int):
+    """The number of blocks of ``block`` rows, and x padded with copies of its first row to that many
+    whole blocks (x itself when it forms one block)."""
+    m = x.shape[0]
+    count = -(-m // block)
+    pad = count * block - m
+    if count == 1 or pad == 0:
+        return count, x
+    return count, jnp.concat([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))])
+
+
+@functools.cache
+def _jitted(kernel, static):
+    """``kernel(BACKEND, *arrays, **static)`` compiled once per kernel and static values."""
+    return jax.jit(functools.partial(kernel, BACKEND, **dict(static)))
 
 
 BACKEND = JaxBackend()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import array_api_compat.torch as xp_torch
 import torch
 
@@ -75,6 +77,12 @@ class TorchBackend(Backend):
     def set_rows(self, x, index, values):
         return x.index_put((index,), values)
 
+    def write_row(self, x, i, value):
+        if torch.is_grad_enabled() and (x.requires_grad or value.requires_grad):
+            return x.index_put((torch.as_tensor(i, device=x.device).reshape(1),), value.unsqueeze(0))
+        x[i] = value
+        return x
+
     def cholesky(self, M):
         L, info = torch.linalg.cholesky_ex(M)
         return L, info != 0
@@ -144,6 +152,45 @@ class TorchBackend(Backend):
         if device.type == "cuda":
             return torch.cuda.mem_get_info(device)[0]
         return super().available_memory(device)
+
+    def scaled_normals(self, source, shapes, scales, dtype, device):
+        generator = source
+        if source is not None and not isinstance(source, torch.Generator):
+            generator = torch.Generator(device=device or "cpu").manual_seed(int(source))
+        return [torch.randn(shape, generator=generator, dtype=dtype, device=device) * scale
+                for shape, scale in zip(shapes, scales, strict=True)]
+
+    # --- automatic differentiation: torch.func ----------------------------------------------------------
+    autodiff = True
+
+    def eval_shape(self, f, *args):
+        with torch.no_grad():
+            return f(*args)
+
+    def jvp(self, f, x, v):
+        return torch.func.jvp(f, (x,), (v,))[1]
+
+    def vjp(self, f, x):
+        _, pullback = torch.func.vjp(f, x)
+        return lambda u: pullback(u)[0]
+
+    def grad(self, f):
+        return torch.func.grad(f)
+
+    def vmap(self, fn, in_axes=0, out_axes=0):
+        return torch.func.vmap(fn, in_dims=in_axes, out_dims=out_axes)
+
+    @functools.cached_property
+    def banded(self):
+        from linops.backends.banded_torch import TorchBandedSolver
+
+        return TorchBandedSolver(self)
+
+    @functools.cached_property
+    def sparse(self):
+        from linops.backends.sparse_torch import TorchSparse
+
+        return TorchSparse(self)
 
 
 BACKEND = TorchBackend()

@@ -21,7 +21,7 @@ from linops.operator import LinearOperator
 
 def _point(x, cls: str):
     bk = backend_of_type(type(x))
-    if bk is None or bk.name == "numpy":
+    if bk is None or not bk.autodiff:
         what = f"{type(x).__module__}.{type(x).__qualname__}"
         raise TypeError(f"{cls}(f, x) needs automatic differentiation: x must be a jax or torch array, got {what}"
                         f" (NumPy has none); convert x with jnp.asarray(x) or torch.as_tensor(x)")
@@ -34,27 +34,13 @@ def _point(x, cls: str):
 
 def _output_shape(bk, f, x):
     """The shape of f(x), without running f where the framework can avoid it."""
-    if bk.name == "jax":
-        import jax
-
-        out = jax.eval_shape(f, x)
-    else:
-        import torch
-
-        with torch.no_grad():
-            out = f(x)
+    out = bk.eval_shape(f, x)
     return tuple(out.shape), out.dtype
 
 
 def _vmap_columns(bk, fn, X):
     """``[fn(X[:, j]) for j]`` stacked as columns, vectorised by the framework's vmap."""
-    if bk.name == "jax":
-        import jax
-
-        return jax.vmap(fn, in_axes=1, out_axes=1)(X)
-    import torch
-
-    return torch.func.vmap(fn, in_dims=1, out_dims=1)(X)
+    return bk.vmap(fn, in_axes=1, out_axes=1)(X)
 
 
 class Jacobian(LinearOperator):
@@ -82,30 +68,11 @@ class Jacobian(LinearOperator):
 
     def _matmat(self, X):
         bk, f, x = self.bk, self.f, self.x
-        if bk.name == "jax":
-            import jax
-
-            def jvp(v):
-                return jax.jvp(f, (x,), (v,))[1]
-        else:
-            import torch
-
-            def jvp(v):
-                return torch.func.jvp(f, (x,), (v,))[1]
-        return bk.astype(_vmap_columns(bk, jvp, self._tangents(X)), X.dtype)
+        return bk.astype(_vmap_columns(bk, lambda v: bk.jvp(f, x, v), self._tangents(X)), X.dtype)
 
     def _rmatmat(self, X):
-        bk, f, x = self.bk, self.f, self.x
-        if bk.name == "jax":
-            import jax
-
-            _, pullback = jax.vjp(f, x)
-            rows = jax.vmap(lambda u: pullback(u)[0])(bk.astype(X, self.dtype))
-        else:
-            import torch
-
-            _, pullback = torch.func.vjp(f, x)
-            rows = torch.func.vmap(lambda u: pullback(u)[0])(bk.astype(X, self.dtype))
+        bk = self.bk
+        rows = bk.vmap(bk.vjp(self.f, self.x))(bk.astype(X, self.dtype))
         return bk.astype(rows, X.dtype)
 
 
@@ -131,22 +98,9 @@ class Hessian(LinearOperator):
         super().__init__(bk.result_type(x.dtype, dtype), (n, n), backend=bk, annotations={SelfAdjoint})
 
     def _matmat(self, X):
-        bk, f, x = self.bk, self.f, self.x
-        if bk.name == "jax":
-            import jax
-
-            grad = jax.grad(f)
-
-            def hvp(v):
-                return jax.jvp(grad, (x,), (v,))[1]
-        else:
-            import torch
-
-            grad = torch.func.grad(f)
-
-            def hvp(v):
-                return torch.func.jvp(grad, (x,), (v,))[1]
-        return bk.astype(_vmap_columns(bk, hvp, bk.astype(X, x.dtype)), X.dtype)
+        bk, x = self.bk, self.x
+        grad = bk.grad(self.f)
+        return bk.astype(_vmap_columns(bk, lambda v: bk.jvp(grad, x, v), bk.astype(X, x.dtype)), X.dtype)
 
     def _rmatmat(self, X):
         return self._matmat(X.mT).mT  # H is symmetric

@@ -120,7 +120,7 @@ class Kernel(LinearOperator):
         m, n = x1.shape[0], x2.shape[0]
         dtype = bk.result_type(x1.dtype, x2.dtype)
         if block_size is None:
-            itemsize = bk.xp.zeros((), dtype=dtype).itemsize if bk.name != "numpy" else x1.dtype.itemsize
+            itemsize = bk.xp.zeros((), dtype=dtype).itemsize
             block_size = BLOCK_BYTES // max(2 * n * itemsize, 1)  # a block of K and one temporary
         if int(block_size) < 1:
             raise ValueError(f"Kernel: block_size must be a positive int, got {block_size!r}")
@@ -139,63 +139,30 @@ class Kernel(LinearOperator):
         """K[rows, :] for a (p, d) array of x1 points ``rows``: the (p, n) pairwise values."""
         return self.fn(rows, self.x2)
 
-    def _row_blocks(self):
-        """The number of blocks, and x1 padded (with copies of its first point) to a multiple of blocks."""
-        m, b = self.shape[0], self.block_size
-        count = -(-m // b)
-        pad = count * b - m
-        if pad == 0:
-            return count, self.x1
-        xp = self.bk.xp
-        return count, xp.concat([self.x1, xp.broadcast_to(self.x1[:1], (pad, self.x1.shape[1]))])
+    def matvec_cost(self):
+        """Every entry evaluated afresh on each product: about (2 d + 10) m n."""
+        m, n = self.shape
+        d = self.x1.shape[1] if getattr(self.x1, "ndim", 1) == 2 else 1
+        return float((2 * d + 10) * m * n)
 
     def _matmat(self, X):
-        m, b, bk = self.shape[0], self.block_size, self.bk
+        m, bk = self.shape[0], self.bk
         if m == 0 or self.shape[1] == 0:
             return bk.zeros((m, X.shape[1]), X.dtype, self.device)
-        if bk.name != "jax":
-            return bk.xp.concat([bk.astype(self.block(self.x1[s:s + b]), X.dtype) @ X for s in range(0, m, b)])
-        import jax
-
-        count, x1 = self._row_blocks()
-        if count == 1:
-            return bk.astype(self.block(self.x1), X.dtype) @ X
-        blocks = x1.reshape(count, b, x1.shape[1])
-        out = jax.lax.map(lambda rows: bk.astype(self.block(rows), X.dtype) @ X, blocks)
-        return out.reshape(count * b, X.shape[1])[:m]
+        return bk.map_row_blocks(lambda rows: bk.astype(self.block(rows), X.dtype) @ X, self.x1, self.block_size)
 
     def _rmatmat(self, X):
-        (m, n), b, bk = self.shape, self.block_size, self.bk
+        (m, n), bk = self.shape, self.bk
         if m == 0 or n == 0:
             return bk.zeros((X.shape[0], n), X.dtype, self.device)
-        if bk.name != "jax":
-            out = None
-            for s in range(0, m, b):
-                term = X[:, s:s + b] @ bk.astype(self.block(self.x1[s:s + b]), X.dtype)
-                out = term if out is None else out + term
-            return out
-        import jax
-        import jax.numpy as jnp
-
-        count, x1 = self._row_blocks()
-        if count == 1:
-            return X @ bk.astype(self.block(self.x1), X.dtype)
-        Xp = jnp.pad(X, ((0, 0), (0, count * b - m)))  # padded rows of K meet zero weights
-        weights = Xp.T.reshape(count, b, X.shape[0])
-
-        def step(total, pair):
-            rows, w = pair
-            return total + w.T @ bk.astype(self.block(rows), X.dtype), None
-
-        total, _ = jax.lax.scan(step, jnp.zeros((X.shape[0], n), X.dtype),
-                                (x1.reshape(count, b, x1.shape[1]), weights))
-        return total
+        return bk.sum_row_blocks(lambda rows, w: w.mT @ bk.astype(self.block(rows), X.dtype), self.x1, X.mT,
+                                 self.block_size)
 
 
 @dispatch(name="diag")
 def diag_kernel(A: Kernel, k: int, alg: Algorithm):
     """The matched pairs (x1[i], x2[i + k]) only: O(n d) work, no block of K."""
-    from linops.functions.trace import diagonal_length
+    from linops.algorithms.exact import diagonal_length
 
     length = diagonal_length(A.shape, k)
     first1, first2 = max(-k, 0), max(k, 0)
@@ -210,13 +177,7 @@ def matched_values(fn, a, b, block: int = 64):
     if diagonal is not None:
         return diagonal(a, b)
     bk = backend_of_type(type(a))
-    if bk.name == "jax":
-        import jax
-
-        return jax.vmap(lambda p, q: fn(p[None], q[None])[0, 0])(a, b)
-    if bk.name == "torch":
-        import torch
-
-        return torch.func.vmap(lambda p, q: fn(p[None], q[None])[0, 0])(a, b)
+    if bk.autodiff:
+        return bk.vmap(lambda p, q: fn(p[None], q[None])[0, 0])(a, b)
     pieces = [bk.xp.linalg.diagonal(fn(a[s:s + block], b[s:s + block])) for s in range(0, a.shape[0], block)]
     return bk.xp.concat(pieces) if pieces else bk.zeros((0,), a.dtype, "cpu")

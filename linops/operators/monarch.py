@@ -25,9 +25,9 @@ import numpy as np
 
 from linops.algorithms import Algorithm
 from linops.backends import backend_named, backend_of_type
-from linops.dispatch import apply_rule, dispatch, heavy, recording
+from linops.dispatch import can_read, dispatch, heavy
 from linops.errors import SingularMatrixError
-from linops.operator import LinearOperator, without_structure
+from linops.operator import LinearOperator
 
 
 def shuffle(a: int, b: int) -> np.ndarray:
@@ -53,28 +53,16 @@ def mup_std(d_in: int, d_out: int) -> float:
 def random_normal(shapes, stds, *, backend, dtype, device, key, generator, rng):
     """Independent normal arrays of ``shapes`` scaled by ``stds`` on ``backend``.
 
-    The randomness comes from ``rng`` (numpy: a Generator or a seed), ``key`` (jax: a PRNG key; key 0
-    when omitted) or ``generator`` (torch: a ``torch.Generator``; the global one when omitted).
+    The randomness comes from the one of ``rng`` (numpy: a Generator or a seed), ``key`` (jax: a PRNG
+    key; key 0 when omitted) or ``generator`` (torch: a ``torch.Generator``; the global one when
+    omitted) that is given (``Backend.scaled_normals``).
     """
     bk = backend_named(backend)
     dtype = bk.canonical_dtype(dtype)
     if not bk.is_floating(dtype) or bk.is_complex(dtype):
         raise TypeError(f"random structured init needs a real floating dtype, got {dtype}")
-    if backend == "numpy":
-        rng = np.random.default_rng(rng)
-        return [(rng.standard_normal(shape) * std).astype(dtype) for shape, std in zip(shapes, stds, strict=True)]
-    if backend == "jax":
-        import jax
-
-        sizes = [math.prod(shape) for shape in shapes]  # one draw (one compiled kernel), then split
-        flat = jax.random.normal(jax.random.key(0) if key is None else key, (sum(sizes),), dtype)
-        ends = np.cumsum(sizes).tolist()
-        return [flat[end - size:end].reshape(shape) * std
-                for shape, size, end, std in zip(shapes, sizes, ends, stds, strict=True)]
-    import torch
-
-    return [torch.randn(shape, generator=generator, dtype=dtype, device=device) * std
-            for shape, std in zip(shapes, stds, strict=True)]
+    source = next((s for s in (rng, key, generator) if s is not None), None)
+    return bk.scaled_normals(source, shapes, stds, dtype, device)
 
 
 def check_blocks(name: str, blocks, what: str):
@@ -286,7 +274,7 @@ def _block_inverses(A: Monarch):
 
 def _raise_if_singular(A: Monarch, failed):
     bk = A.bk
-    if failed is None or recording() or bk.is_tracer(failed):
+    if failed is None or not can_read(bk, failed):
         return
     if bk.to_host_bool(bk.xp.any(failed)):
         raise SingularMatrixError(f"{A!r} has a singular block, so it is singular; use lo.pinv or an "
@@ -299,29 +287,22 @@ def transpose_monarch(A: Monarch):
     return Monarch(A.L, A.R, not A.transposed, A.annotations)
 
 
-@dispatch(name="adjoint")
-def adjoint_monarch(A: Monarch):
-    """Mᴴ: the conjugated blocks in the reversed (transposed) layout."""
-    xp = A.bk.xp
-    L, R = (xp.conj(A.L), xp.conj(A.R)) if A.bk.is_complex(A.dtype) else (A.L, A.R)
-    return Monarch(L, R, not A.transposed, A.annotations)
+def square_blocks(A: Monarch, *_) -> bool:
+    """Every block of L and of R is square (the precondition of the inverse and determinant rules)."""
+    return A.has_square_blocks()
 
 
-@dispatch(name="inv")
+@dispatch(name="inv", when=square_blocks)
 def inv_monarch(A: Monarch, alg: Algorithm):
     """M⁻¹ = BD(R⁻¹)·P·BD(L⁻¹)·Pᵀ: a Monarch of the transposed inverse blocks in the reversed layout
     (square blocks; O(n b²) to invert the blocks, O(n b) per right-hand side)."""
-    if not A.has_square_blocks():
-        return apply_rule("inv", without_structure(A), alg)
     Linv, Rinv = _block_inverses(A)
     return Monarch(Linv.mT, Rinv.mT, not A.transposed, A.annotations)
 
 
-@dispatch(name="solve")
+@dispatch(name="solve", when=square_blocks)
 def solve_monarch(A: Monarch, B: object, alg: Algorithm):
     """M⁻¹ B through the reversed chain, with one batched LU solve against each block stack."""
-    if not A.has_square_blocks():
-        return apply_rule("solve", without_structure(A), B, alg)
     bk = A.bk
     L, R = A._blocks(B.dtype)
     failures = []
@@ -345,11 +326,9 @@ def solve_monarch(A: Monarch, B: object, alg: Algorithm):
     return X
 
 
-@dispatch(name="slogdet")
+@dispatch(name="slogdet", when=square_blocks)
 def slogdet_monarch(A: Monarch, alg: Algorithm):
     """Σ logdet Lᵢ + Σ logdet Rᵢ, one batched slogdet per factor (the two shuffles cancel)."""
-    if not A.has_square_blocks():
-        return apply_rule("slogdet", without_structure(A), alg)
     xp = A.bk.xp
     sign_L, logabs_L = A.bk.slogdet(A.L)
     sign_R, logabs_R = A.bk.slogdet(A.R)
