@@ -12,6 +12,9 @@ Example:
 
 from __future__ import annotations
 
+from linops.dispatch import dispatch
+from linops.operator import LinearOperator
+
 
 class Annotation:
     """A named property; calling it on an operator (or array) returns an annotated copy."""
@@ -21,10 +24,7 @@ class Annotation:
         self.closure = frozenset({self}.union(*(a.closure for a in implies)))
 
     def __call__(self, A):
-        from linops.operator import LinearOperator
-        from linops.operators.dense import lazify
-
-        A = lazify(A)
+        A = dispatch.function("lazify")(A)  # arrays become Dense (the rules in linops.operators.dense)
         if not isinstance(A, LinearOperator):
             raise TypeError(f"{self.name}(...) expects a LinearOperator or an array, got {type(A).__name__}")
         if A.shape[0] != A.shape[1]:

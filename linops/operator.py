@@ -22,7 +22,8 @@ import numbers
 import numpy as np
 
 from linops import _pytree
-from linops.backends import backend_of_dtype_or_device, backend_of_type, is_array
+from linops.backends import backend_of_dtype_or_device, backend_of_type, is_array, is_canonical_dtype
+from linops.dispatch import dispatch
 
 
 def _shape_error(op, x, side: str) -> ValueError:
@@ -80,7 +81,7 @@ class LinearOperator:
             self._rmatmat_fn = rmatmat
 
     def _canonical_dtype(self, dtype):
-        if isinstance(dtype, np.dtype) or type(dtype).__module__ == "torch":
+        if is_canonical_dtype(dtype):
             return dtype
         if "_backend" not in self.__dict__ and next(_array_like_attributes(self), None) is None:
             # matrix-free: the dtype's type picks the backend (jnp.float32 means jax)
@@ -160,9 +161,11 @@ class LinearOperator:
 
     def __matmul__(self, other):
         if isinstance(other, LinearOperator):
-            from linops.operators.product import dot
-
-            return dot(self, other)
+            if self.shape[1] != other.shape[0]:
+                raise ValueError(f"A @ B: {self!r} has shape {self.shape} and {other!r} has shape {other.shape}; "
+                                 f"need {self.shape[1]} == {other.shape[0]}")
+            same_backend("A @ B", (self, other))
+            return dispatch.function("dot")(self, other)
         self._check_operand(other, "right")
         x = self._promote(other)
         if x.ndim == 1:
@@ -183,30 +186,22 @@ class LinearOperator:
             return self._matmat(self.bk.eye(n, self.dtype, self.device))
         return self._rmatmat(self.bk.eye(m, self.dtype, self.device))
 
-    # --- lazy algebra ------------------------------------------------------------------------------
+    # --- lazy algebra: the constructors' rules, by name (linops.operators registers them) ----------
     @property
     def T(self):
         """The transpose, lazily (structured operators transpose structurally)."""
-        from linops.operators.transpose import transpose
-
-        return transpose(self)
+        return dispatch.function("transpose")(self)
 
     @property
     def H(self):
         """The conjugate transpose, lazily."""
-        from linops.operators.transpose import adjoint
-
-        return adjoint(self)
+        return dispatch.function("adjoint")(self)
 
     def __add__(self, other):
-        from linops.operators.sum import add
-
-        return add(self, _as_operator(other, self, "+"))
+        return _add(self, _as_operator(other, self, "+"))
 
     def __radd__(self, other):
-        from linops.operators.sum import add
-
-        return add(_as_operator(other, self, "+"), self)
+        return _add(_as_operator(other, self, "+"), self)
 
     def __sub__(self, other):
         return self + (-_as_operator(other, self, "-"))
@@ -218,21 +213,29 @@ class LinearOperator:
         return self * -1
 
     def __mul__(self, c):
-        from linops.operators.scalar import scale
-
-        return scale(self, _as_scalar(c, self, "*"))
+        return dispatch.function("scale")(self, _as_scalar(c, self, "*"))
 
     __rmul__ = __mul__
 
     def __truediv__(self, c):
-        from linops.operators.scalar import scale
-
-        return scale(self, 1 / _as_scalar(c, self, "/"))
+        return dispatch.function("scale")(self, 1 / _as_scalar(c, self, "/"))
 
     def __getitem__(self, key):
-        from linops.operators.sliced import getitem
-
-        return getitem(self, key)
+        """``A[rows, cols]``: an operator for slices and index arrays (the ``sliced`` rules), an
+        array where an int is given."""
+        if not isinstance(key, tuple) or len(key) != 2:
+            raise IndexError(f"index {self!r} with two indices, A[rows, cols]; got {key!r}")
+        rows, squeeze_rows = _index(self.bk, key[0], self.shape[0], self.device, 0)
+        cols, squeeze_cols = _index(self.bk, key[1], self.shape[1], self.device, 1)
+        if rows is None and cols is None:
+            return self
+        out = dispatch.function("sliced")(self, rows, cols)
+        if not (squeeze_rows or squeeze_cols):
+            return out
+        dense = out.to_dense()
+        if squeeze_rows and squeeze_cols:
+            return dense[0, 0]
+        return dense[0] if squeeze_rows else dense[:, 0]
 
     # --- annotations -------------------------------------------------------------------------------
     def isa(self, annotation) -> bool:
@@ -244,6 +247,23 @@ class LinearOperator:
         new = copy.copy(self)
         new.annotations = self.annotations.union(annotations)
         return new
+
+    # --- cost, for Auto ------------------------------------------------------------------------------
+    is_dense = False  # whether to_dense() is free (the operator holds its dense array)
+
+    def matvec_cost(self) -> float:
+        """The flops of one ``A @ x``, from the structure: here the arrays and operators the
+        operator holds (a matrix-free operator with no arrays counts as dense, 2 m n, since its
+        cost is unknown). Structures whose product costs otherwise override this.
+        """
+        m, n = self.shape
+        known = self.__dict__.get("_matvec_cost")
+        if known is not None:
+            return known
+        held = list(_array_like_attributes(self))
+        if not held:
+            return 2.0 * m * n if "_matmat_fn" in self.__dict__ else float(m + n)
+        return float(sum(v.matvec_cost() if isinstance(v, LinearOperator) else 2.0 * _size(v) for v in held))
 
     def without_structure(self) -> LinearOperator:
         """The same action and annotations with the structure hidden, so that only the generic
@@ -260,8 +280,53 @@ class LinearOperator:
 def without_structure(A: LinearOperator) -> LinearOperator:
     """A with its structure hidden (same action and annotations), so that only the generic
     rules apply to it: the fallback of a structural rule whose preconditions fail."""
-    return LinearOperator(A.dtype, A.shape, matmat=A._matmat, rmatmat=A._rmatmat, backend=A.bk,
-                          device=A.device, annotations=A.annotations)
+    hidden = LinearOperator(A.dtype, A.shape, matmat=A._matmat, rmatmat=A._rmatmat, backend=A.bk,
+                            device=A.device, annotations=A.annotations)
+    hidden._matvec_cost = A.matvec_cost()  # the action's cost does not change when the structure is hidden
+    return hidden
+
+
+def same_backend(name: str, ops) -> None:
+    """A TypeError naming both backends when the operators ``ops`` mix them."""
+    first = ops[0]
+    for op in ops[1:]:
+        if op.bk is not first.bk:
+            raise TypeError(f"{name}: mixed backends: {first!r} is {first.backend} but {op!r} is {op.backend}; "
+                            f"build every part from arrays of one framework")
+
+
+def _add(A, B):
+    """A + B for operators, through the ``add`` rules (dispatch on both types)."""
+    if A.shape != B.shape:
+        raise ValueError(f"A + B: shapes differ: {A!r} has shape {A.shape}, {B!r} has shape {B.shape}")
+    same_backend("A + B", (A, B))
+    return dispatch.function("add")(A, B)
+
+
+def _index(bk, key, n, device, axis):
+    """``(index array or None, squeeze)`` for one axis of ``A[rows, cols]``."""
+    if isinstance(key, numbers.Integral):
+        if not -n <= key < n:
+            raise IndexError(f"index {key} is out of bounds for axis {axis} of size {n}")
+        return bk.asarray([key % n], dtype=bk.xp.int64, device=device), True
+    if isinstance(key, slice):
+        if key == slice(None):
+            return None, False
+        return bk.asarray(list(range(*key.indices(n))), dtype=bk.xp.int64, device=device), False
+    if isinstance(key, (list, tuple)) or is_array(key):
+        index = bk.asarray(key, device=device)
+        if index.ndim != 1 or bk.is_floating(index.dtype):
+            raise IndexError(f"axis {axis}: index arrays must be 1-D integer arrays, got {tuple(index.shape)} "
+                             f"{index.dtype}")
+        return index, False
+    raise IndexError(f"unsupported index {key!r} for axis {axis}: use an int, a slice or a 1-D integer array")
+
+
+def _size(x) -> int:
+    size = 1
+    for d in x.shape:
+        size *= int(d)
+    return size
 
 
 def _dtype_name(dtype) -> str:
@@ -282,9 +347,7 @@ def _as_operator(other, op, symbol):
     if isinstance(other, LinearOperator):
         return other
     if is_array(other) and getattr(other, "ndim", 0) == 2:
-        from linops.operators.dense import Dense
-
-        return Dense(other)
+        return dispatch.function("lazify")(other)
     raise TypeError(f"{op!r} {symbol} {type(other).__name__}: expected a LinearOperator or a 2-D array; "
                     f"to add a multiple of the identity write A + c * lo.I_like(A)")
 
@@ -294,3 +357,6 @@ def _as_scalar(c, op, symbol):
         return c
     raise TypeError(f"{op!r} {symbol} {type(c).__name__}: expected a scalar (a number or a 0-d array); "
                     f"use @ for matrix products")
+
+
+_pytree.register_root(LinearOperator)

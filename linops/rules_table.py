@@ -13,7 +13,7 @@ from linops.dispatch import dispatch
 
 FUNCTIONS = ("solve", "inv", "slogdet", "logdet", "eig", "svd", "trace", "diag", "apply_unary", "exp", "log",
              "sqrt", "isqrt", "pow", "pinv", "cholesky", "lu", "inv_of_sum", "slogdet_of_sum", "eig_of_sum",
-             "transpose", "adjoint", "add", "dot", "scale", "kron", "kronsum", "sliced")
+             "transpose", "adjoint", "add", "dot", "scale", "kron", "kronsum", "sliced", "lazify")
 
 
 def _type_name(hint) -> str:

@@ -155,7 +155,7 @@ def test_schur_psd_uses_cholesky_on_the_complement(backend, dtype):
     x = rng.standard_normal(n1 + 4)
     assert_close(lo.solve(M, to_backend(x, backend, dtype)), np.linalg.solve(ref, x), dtype, scale=10)
     rules = plan_rules(lo.logdet, M)
-    assert "slogdet_block" in rules and "slogdet_by_cholesky" in rules
+    assert "slogdet_block" in rules and any(s.startswith("Cholesky") for s in lo.explain(lo.logdet, M).algorithms)
 
 
 def test_schur_with_blockdiag_pivot(backend, dtype):

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import linops as lo
-from linops.operators.fft import FFT, Circulant, Toeplitz, ToeplitzInverse
+from linops.operators.circulant import Circulant
+from linops.operators.fft import FFT
+from linops.operators.toeplitz import Toeplitz, ToeplitzInverse
 from tests.helpers import assert_close, plan_rules, to_backend, to_numpy
 
 COMPLEX = {"float64": "complex128", "float32": "complex64"}

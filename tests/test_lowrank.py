@@ -160,7 +160,7 @@ def test_eig_general(backend, dtype, rng, form):
     assert_close(M @ Q, Q * vals[None, :], dtype, scale=10)
     assert np.linalg.matrix_rank(Q) == n
     rules = plan_rules(lo.eig, A)
-    assert "eig_lowrank" in rules and "eig_by_eig" not in rules
+    assert "eig_lowrank" in rules and "eig_auto" not in rules
 
 
 def test_eigh_large_is_matrix_free(rng):
@@ -307,7 +307,7 @@ def test_eig_of_shifted_lowrank(backend, dtype, rng, n, r, shift):
     rules = plan_rules(lo.eigh, A)
     structured = shift != "varying Diagonal" and r < n
     assert ("eig_lowrank" in rules) == structured
-    assert ("eig_by_eigh" in rules) == (not structured)
+    assert ("eig_auto" in rules) == (not structured)
 
 
 # --- random compositions ------------------------------------------------------------------------------
@@ -405,4 +405,4 @@ def test_eig_of_shifted_general(rng):
     Q = lo.densify(vecs)
     assert_close(np.sort_complex(vals), np.sort_complex(np.linalg.eigvals(M)))
     assert_close(M @ Q, Q * vals[None, :])
-    assert "eig_lowrank_plus_scalar" in plan_rules(lo.eig, A) and "eig_by_eig" not in plan_rules(lo.eig, A)
+    assert "eig_lowrank_plus_scalar" in plan_rules(lo.eig, A) and "eig_auto" not in plan_rules(lo.eig, A)

@@ -1,23 +1,20 @@
-"""Checks shared by the composite operators' constructors."""
+"""Checks shared by the composite operators' constructors, and the shared rule preconditions.
+
+A precondition is passed to a rule as ``@dispatch(name=..., when=predicate)``: it takes the rule's
+arguments, and where it is false the rule declines and the same function runs on the operator with
+its structure hidden (``A.without_structure()``), i.e. the generic rules.
+"""
 
 from __future__ import annotations
 
-from linops.operator import LinearOperator
+from linops.operator import LinearOperator, same_backend
+from linops.operators.dense import lazify
 
-
-def same_backend(name: str, ops) -> None:
-    """A TypeError naming both backends when ``ops`` mix them."""
-    first = ops[0]
-    for op in ops[1:]:
-        if op.bk is not first.bk:
-            raise TypeError(f"{name}: mixed backends: {first!r} is {first.backend} but {op!r} is {op.backend}; "
-                            f"build every part from arrays of one framework")
+__all__ = ["main_diagonal", "operators", "result_dtype", "same_backend", "square_factors", "unary"]
 
 
 def operators(name: str, ops) -> tuple[LinearOperator, ...]:
     """The parts of a composite, arrays lazified, checked to be non-empty and of one backend."""
-    from linops.operators.dense import lazify
-
     if not ops:
         raise ValueError(f"{name} needs at least one operator")
     try:
@@ -30,3 +27,30 @@ def operators(name: str, ops) -> tuple[LinearOperator, ...]:
 
 def result_dtype(ops):
     return ops[0].bk.result_type(*(op.dtype for op in ops))
+
+
+# --- preconditions for ``when=`` ------------------------------------------------------------------
+def square_factors(A, *_) -> bool:
+    """Every factor in ``A.ops`` is square (Product, Kronecker: the factorwise rules)."""
+    return all(op.shape[0] == op.shape[1] for op in A.ops)
+
+
+def main_diagonal(predicate=None):
+    """The precondition of a ``diag(A, k, alg)`` rule for the main diagonal only: k = 0, and
+    ``predicate(A)`` when given."""
+
+    def when(A, k, alg) -> bool:
+        return k == 0 and (predicate is None or predicate(A))
+
+    when.__name__ = "main_diagonal" if predicate is None else f"main_diagonal_and_{predicate.__name__}"
+    return when
+
+
+def unary(predicate):
+    """``predicate(A)`` as the precondition of an ``apply_unary(f, A, alg)`` rule."""
+
+    def when(f, A, alg) -> bool:
+        return predicate(A)
+
+    when.__name__ = predicate.__name__
+    return when

@@ -22,8 +22,8 @@ from __future__ import annotations
 from linops.algorithms import Algorithm
 from linops.annotations import PSD, SelfAdjoint
 from linops.dispatch import apply_rule, dispatch
-from linops.operator import LinearOperator, without_structure
-from linops.operators._checks import operators, result_dtype
+from linops.operator import LinearOperator
+from linops.operators._checks import main_diagonal, operators, result_dtype
 from linops.operators.dense import Dense
 from linops.operators.product import Product
 from linops.operators.sliced import Sliced
@@ -107,12 +107,6 @@ def transpose_concatenated(A: Concatenated):
     return Concatenated(*(op.T for op in A.ops), axis=1 - A.axis)
 
 
-@dispatch(name="adjoint")
-def adjoint_concatenated(A: Concatenated):
-    """[A₁; A₂]ᴴ = [A₁ᴴ, A₂ᴴ]."""
-    return Concatenated(*(op.H for op in A.ops), axis=1 - A.axis)
-
-
 class Block(LinearOperator):
     """The p×q block operator [[A₁₁, A₁₂, …], …]: the blocks of a block row share their row count,
     those of a block column their column count. Arrays are lazified.
@@ -172,12 +166,6 @@ def _transposed_block(A: Block, fn):
 def transpose_block(A: Block):
     """[[A, B], [C, D]]ᵀ = [[Aᵀ, Cᵀ], [Bᵀ, Dᵀ]]."""
     return _transposed_block(A, lambda op: op.T)
-
-
-@dispatch(name="adjoint")
-def adjoint_block(A: Block):
-    """[[A, B], [C, D]]ᴴ = [[Aᴴ, Cᴴ], [Bᴴ, Dᴴ]]."""
-    return _transposed_block(A, lambda op: op.H)
 
 
 def cheap_inverse(A: LinearOperator) -> bool:
@@ -248,44 +236,44 @@ def _schur_complement(M, Pinv, Q, R, T):
     return _with(M.annotations, T - Product(R, Pinv, Q))
 
 
-@dispatch(name="inv")
+def has_schur_pivot(A: Block, *_) -> bool:
+    """A is 2×2 with square diagonal blocks, one of them cheap to invert (the Schur rules' precondition)."""
+    return _schur_pivot(A) is not None
+
+
+def square_diagonal_blocks(A: Block, *_) -> bool:
+    """The diagonal blocks are square (block row i and block column i have one size)."""
+    return A.heights == A.widths
+
+
+@dispatch(name="inv", when=has_schur_pivot)
 def inv_block(A: Block, alg: Algorithm):
     """2×2 block inverse through the Schur complement of a cheap diagonal block; else dense."""
-    pivot = _schur_pivot(A)
-    if pivot is None:
-        return apply_rule("inv", without_structure(A), alg)
-    P, Q, R, T, swapped = pivot
+    P, Q, R, T, swapped = _schur_pivot(A)
     Pinv = apply_rule("inv", P, alg)
     Sinv = apply_rule("inv", _schur_complement(A, Pinv, Q, R, T), alg)
     return SchurInverse(Pinv, Q, R, Sinv, swapped, A.annotations)
 
 
-@dispatch(name="slogdet")
+@dispatch(name="slogdet", when=has_schur_pivot)
 def slogdet_block(A: Block, alg: Algorithm):
     """log|det M| = log|det P| + log|det S| for the Schur complement S of a cheap block P; else dense."""
-    pivot = _schur_pivot(A)
-    if pivot is None:
-        return apply_rule("slogdet", without_structure(A), alg)
-    P, Q, R, T, _ = pivot
+    P, Q, R, T, _ = _schur_pivot(A)
     sign_p, logabs_p = apply_rule("slogdet", P, alg)
     Pinv = apply_rule("inv", P, alg)
     sign_s, logabs_s = apply_rule("slogdet", _schur_complement(A, Pinv, Q, R, T), alg)
     return sign_p * sign_s, logabs_p + logabs_s
 
 
-@dispatch(name="trace")
+@dispatch(name="trace", when=square_diagonal_blocks)
 def trace_block(A: Block, alg: Algorithm):
     """The sum of the diagonal blocks' traces."""
-    if A.heights != A.widths:
-        return apply_rule("trace", without_structure(A), alg)
     return sum(apply_rule("trace", A.block(i, i), alg) for i in range(A.grid[0]))
 
 
-@dispatch(name="diag")
+@dispatch(name="diag", when=main_diagonal(square_diagonal_blocks))
 def diag_block(A: Block, k: int, alg: Algorithm):
     """The main diagonal is the concatenation of the diagonal blocks' diagonals."""
-    if k != 0 or A.heights != A.widths:
-        return apply_rule("diag", without_structure(A), k, alg)
     return A.bk.xp.concat([apply_rule("diag", A.block(i, i), 0, alg) for i in range(A.grid[0])])
 
 

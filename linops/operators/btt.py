@@ -135,12 +135,3 @@ def transpose_btt(A: BTT):
     C1, C2 = A.cores
     return BTT([C2.mT, C1.mT], A.annotations)
 
-
-@dispatch(name="adjoint")
-def adjoint_btt(A: BTT):
-    """Wᴴ is the BTT with the cores swapped and every block conjugate-transposed."""
-    C1, C2 = A.cores
-    xp = A.bk.xp
-    if A.bk.is_complex(A.dtype):
-        C1, C2 = xp.conj(C1), xp.conj(C2)
-    return BTT([C2.mT, C1.mT], A.annotations)

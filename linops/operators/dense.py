@@ -35,12 +35,15 @@ class Dense(LinearOperator):
     def _rmatmat(self, X):
         return X @ self.bk.astype(self.M, X.dtype)
 
+    is_dense = True
+
     def to_dense(self):
         return self.M
 
 
 def lazify(x):
-    """An operator for ``x``: arrays become ``Dense``; operators pass through unchanged.
+    """An operator for ``x`` by the ``lazify`` rules: arrays become ``Dense``; operators pass
+    through unchanged (other modules may add rules for foreign matrix types).
 
     Example:
         >>> import numpy as np, linops as lo
@@ -49,7 +52,19 @@ def lazify(x):
     """
     if isinstance(x, LinearOperator):
         return x
+    return dispatch.function("lazify")(x)
+
+
+@dispatch(name="lazify", precedence=-1, traced=False)
+def lazify_array(x: object):
+    """A 2-D array as a ``Dense`` operator (a TypeError for anything else)."""
     return Dense(x)
+
+
+@dispatch(name="lazify", traced=False)
+def lazify_operator(x: LinearOperator):
+    """An operator is already lazy."""
+    return x
 
 
 def densify(x):
@@ -68,9 +83,3 @@ def transpose_dense(A: Dense):
     """The transposed array (annotations survive transposition)."""
     return Dense(A.M.mT, A.annotations)
 
-
-@dispatch(name="adjoint")
-def adjoint_dense(A: Dense):
-    """The conjugate-transposed array."""
-    M = A.M.mT
-    return Dense(A.bk.xp.conj(M) if A.bk.is_complex(A.dtype) else M, A.annotations)

@@ -9,6 +9,7 @@ from linops.dispatch import dispatch, recording
 from linops.errors import NotPSDError, SingularMatrixError
 from linops.operator import LinearOperator
 from linops.operators._elementwise import phase, reciprocal_or_zero
+from linops.operators._spectral import checked_values
 
 
 class Diagonal(LinearOperator):
@@ -49,12 +50,6 @@ def _known_true(A, flag) -> bool:
 def transpose_diagonal(A: Diagonal):
     """A diagonal matrix is its own transpose."""
     return A
-
-
-@dispatch(name="adjoint")
-def adjoint_diagonal(A: Diagonal):
-    """diag(conj d)."""
-    return Diagonal(A.bk.xp.conj(A.d), A.annotations) if A.bk.is_complex(A.dtype) else A
 
 
 def _check_nonsingular(A: Diagonal):
@@ -130,8 +125,6 @@ def diag_diagonal(A: Diagonal, k: int, alg: Algorithm):
 @dispatch(name="apply_unary")
 def apply_unary_diagonal(f: object, A: Diagonal, alg: Algorithm):
     """diag(f(d))."""
-    from linops.functions.unary import checked_values
-
     return Diagonal(checked_values(f, A.d, A))
 
 

@@ -30,9 +30,9 @@ from linops.algorithms import Algorithm, Auto, Eigh
 from linops.annotations import PSD, SelfAdjoint, Unitary, common
 from linops.dispatch import apply_rule, dispatch, heavy, recording
 from linops.errors import SingularMatrixError
-from linops.functions._common import eigh_dense
-from linops.operator import LinearOperator, without_structure
-from linops.operators._checks import operators, result_dtype
+from linops.operator import LinearOperator
+from linops.operators._checks import main_diagonal, operators, result_dtype, square_factors, unary
+from linops.operators._spectral import checked_values
 from linops.operators.dense import Dense, lazify
 from linops.operators.diagonal import Diagonal
 from linops.operators.product import Product
@@ -59,6 +59,11 @@ class Kronecker(LinearOperator):
         shape = (math.prod(op.shape[0] for op in ops), math.prod(op.shape[1] for op in ops))
         super().__init__(result_dtype(ops), shape, backend=ops[0].bk,
                          annotations=common(*ops) if annotations is None else annotations)
+
+    def matvec_cost(self):
+        """Each factor applied along its axis: Σᵢ cost(Aᵢ) · N / nᵢ."""
+        n = self.shape[1]
+        return float(sum(op.matvec_cost() * (n / max(op.shape[1], 1)) for op in self.ops))
 
     def _matmat(self, X):
         # X is the tensor (n₁, …, n_d, k); each step applies one factor to the leading axis
@@ -180,12 +185,19 @@ def kron_identities(A: Identity, B: Identity):
 
 # --- helpers shared with KronSum ----------------------------------------------------------------------------------
 
-def square_factors(A) -> bool:
-    return all(op.shape[0] == op.shape[1] for op in A.ops)
-
-
-def self_adjoint_factors(A) -> bool:
+def self_adjoint_factors(A, *_) -> bool:
+    """Every factor in ``A.ops`` is square and self-adjoint (the spectral rules' precondition)."""
     return square_factors(A) and all(op.isa(SelfAdjoint) for op in A.ops)
+
+
+def psd_factors(A) -> bool:
+    """Every factor in ``A.ops`` is square and PSD (f(⊗Aᵢ) = ⊗f(Aᵢ) for the real powers)."""
+    return square_factors(A) and all(op.isa(PSD) for op in A.ops)
+
+
+def thin_factor_svds(A, *_) -> bool:
+    """The factors' thin SVDs give all min(m, n) singular values of the product."""
+    return math.prod(min(op.shape) for op in A.ops) == min(A.shape)
 
 
 def _dense_self_adjoint(op, alg) -> bool:
@@ -220,7 +232,8 @@ class DeferredEigenvectors(LinearOperator):
         """The eigenvector matrix (cached once computed from concrete values)."""
         Q = self.__dict__.get("_vectors")
         if Q is None:
-            Q = eigh_dense(self.A)[1]
+            Q = apply_rule("eig", self.A, Eigh())[1]  # the dense eigh rule
+            Q = Q.to_dense() if isinstance(Q, LinearOperator) else Q
             if _eager(self, Q):
                 self.__dict__["_vectors"] = Q
         return Q
@@ -297,12 +310,6 @@ def transpose_kronecker(A: Kronecker):
     return Kronecker(*(op.T for op in A.ops))
 
 
-@dispatch(name="adjoint")
-def adjoint_kronecker(A: Kronecker):
-    """(⊗Aᵢ)ᴴ = ⊗Aᵢᴴ."""
-    return Kronecker(*(op.H for op in A.ops))
-
-
 @dispatch(name="dot")
 def dot_kroneckers(A: Kronecker, B: Kronecker):
     """(⊗Aᵢ)(⊗Bᵢ) = ⊗(Aᵢ Bᵢ) when the factor shapes chain; else a lazy Product."""
@@ -317,11 +324,9 @@ def scale_kronecker(A: Kronecker, c: object):
     return Kronecker(A.ops[0] * c, *A.ops[1:])
 
 
-@dispatch(name="inv")
+@dispatch(name="inv", when=square_factors)
 def inv_kronecker(A: Kronecker, alg: Algorithm):
     """(⊗Aᵢ)⁻¹ = ⊗Aᵢ⁻¹ for square factors (solve runs through it); else the generic rule."""
-    if not square_factors(A):
-        return apply_rule("inv", without_structure(A), alg)
     return Kronecker(*(apply_rule("inv", op, alg) for op in A.ops), annotations=A.annotations)
 
 
@@ -331,11 +336,9 @@ def pinv_kronecker(A: Kronecker, alg: Algorithm):
     return Kronecker(*(apply_rule("pinv", op, alg) for op in A.ops))
 
 
-@dispatch(name="slogdet")
+@dispatch(name="slogdet", when=square_factors)
 def slogdet_kronecker(A: Kronecker, alg: Algorithm):
     """det ⊗Aᵢ = Π (det Aᵢ)^(n/nᵢ): logdet = Σ (n/nᵢ) logdet Aᵢ for square factors."""
-    if not square_factors(A):
-        return apply_rule("slogdet", without_structure(A), alg)
     n = A.shape[0]
     sign, logabs = None, None
     for op in A.ops:
@@ -346,65 +349,49 @@ def slogdet_kronecker(A: Kronecker, alg: Algorithm):
     return sign, logabs
 
 
-@dispatch(name="eig")
+@dispatch(name="eig", when=square_factors)
 def eig_kronecker(A: Kronecker, alg: Algorithm):
     """Eigenvalues: all products of factor eigenvalues; eigenvectors: ⊗ factor eigenvectors."""
-    if not square_factors(A):
-        return apply_rule("eig", without_structure(A), alg)
     vals, vecs = kronecker_spectrum(A, alg, deferred=True)
     return real_if_self_adjoint(A, vals), vecs
 
 
-@dispatch(name="svd")
+@dispatch(name="svd", when=thin_factor_svds)
 def svd_kronecker(A: Kronecker, alg: Algorithm):
     """U = ⊗Uᵢ, S = all products of factor singular values, Vh = ⊗Vhᵢ."""
-    if math.prod(min(op.shape) for op in A.ops) != min(A.shape):
-        return apply_rule("svd", without_structure(A), alg)
     triplets = [apply_rule("svd", op, alg) for op in A.ops]
     S = outer_flat(A.bk.xp, [s for _, s, _ in triplets], _multiply)
     return Kronecker(*(u for u, _, _ in triplets)), S, Kronecker(*(vh for _, _, vh in triplets))
 
 
-@dispatch(name="trace")
+@dispatch(name="trace", when=square_factors)
 def trace_kronecker(A: Kronecker, alg: Algorithm):
     """tr ⊗Aᵢ = Π tr Aᵢ for square factors."""
-    if not square_factors(A):
-        return apply_rule("trace", without_structure(A), alg)
     return math.prod(apply_rule("trace", op, alg) for op in A.ops)
 
 
-@dispatch(name="diag")
+@dispatch(name="diag", when=main_diagonal(square_factors))
 def diag_kronecker(A: Kronecker, k: int, alg: Algorithm):
     """The main diagonal is ⊗ diag(Aᵢ) (square factors); other diagonals use the generic rule."""
-    if k != 0 or not square_factors(A):
-        return apply_rule("diag", without_structure(A), k, alg)
     return outer_flat(A.bk.xp, [apply_rule("diag", op, 0, alg) for op in A.ops], _multiply)
 
 
-@dispatch(name="cholesky")
+@dispatch(name="cholesky", when=square_factors)
 def cholesky_kronecker(A: Kronecker, alg: Algorithm):
     """⊗Lᵢ with Aᵢ = Lᵢ Lᵢᴴ (a Kronecker of lower triangular factors is lower triangular)."""
-    if not square_factors(A):
-        return apply_rule("cholesky", without_structure(A), alg)
     return Kronecker(*(apply_rule("cholesky", op, alg) for op in A.ops))
 
 
-@dispatch(name="lu")
+@dispatch(name="lu", when=square_factors)
 def lu_kronecker(A: Kronecker, alg: Algorithm):
     """(⊗Pᵢ, ⊗Lᵢ, ⊗Uᵢ) from the factors' A = P L U (mixed-product property)."""
-    if not square_factors(A):
-        return apply_rule("lu", without_structure(A), alg)
     factors = [apply_rule("lu", op, alg) for op in A.ops]
     return tuple(Kronecker(*(f[i] for f in factors)) for i in range(3))
 
 
-@dispatch(name="apply_unary")
+@dispatch(name="apply_unary", when=unary(self_adjoint_factors))
 def apply_unary_kronecker(f: object, A: Kronecker, alg: Algorithm):
     """Q f(Λ) Qᴴ with Q = ⊗Qᵢ and Λ the products of factor eigenvalues (self-adjoint factors)."""
-    from linops.functions.unary import checked_values
-
-    if not self_adjoint_factors(A):
-        return apply_rule("apply_unary", f, without_structure(A), alg)
     vals, Q = kronecker_spectrum(A, alg, deferred=False)
     fvals = checked_values(f, vals, A)
     return spectral_product(Q, fvals, SelfAdjoint.closure if not A.bk.is_complex(fvals.dtype) else ())
@@ -412,7 +399,7 @@ def apply_unary_kronecker(f: object, A: Kronecker, alg: Algorithm):
 
 def _factorwise(name, A: Kronecker, alg, *args):
     """f(⊗Aᵢ) = ⊗f(Aᵢ) for PSD factors; else f through the eigendecomposition."""
-    if all(op.isa(PSD) for op in A.ops) and square_factors(A):
+    if psd_factors(A):
         return Kronecker(*(apply_rule(name, op, *args, alg) for op in A.ops))
     xp = A.bk.xp
     fns = {"sqrt": xp.sqrt, "isqrt": lambda v: 1 / xp.sqrt(v), "pow": lambda v: v**args[0]}
@@ -435,16 +422,6 @@ def isqrt_kronecker(A: Kronecker, alg: Algorithm):
 def pow_kronecker(A: Kronecker, a: object, alg: Algorithm):
     """(⊗Aᵢ)^a = ⊗Aᵢ^a for PSD factors."""
     return _factorwise("pow", A, alg, a)
-
-
-@dispatch(name="log")
-def log_kronecker(A: Kronecker, alg: Algorithm):
-    """log(⊗Aᵢ) = ⊕ log Aᵢ (a Kronecker sum) for PSD factors; else through the eigendecomposition."""
-    from linops.operators.kronsum import KronSum
-
-    if all(op.isa(PSD) for op in A.ops) and square_factors(A):
-        return KronSum(*(apply_rule("log", op, alg) for op in A.ops))
-    return apply_rule("apply_unary", A.bk.xp.log, A, alg)
 
 
 # --- pair rules for sums ------------------------------------------------------------------------------------------

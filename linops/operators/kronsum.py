@@ -1,5 +1,6 @@
 """``KronSum``: the Kronecker sum A ⊕ B = A ⊗ I + I ⊗ B (square factors), the ``kronsum``
-helper, and its rules.
+helper, and its rules; also ``log`` of a Kronecker product (a Kronecker sum, so it lives here,
+above :mod:`linops.operators.kronecker`).
 
 A ⊕ B has eigenvalues λᵢ + μⱼ and eigenvectors uᵢ ⊗ vⱼ (from the factors' eigendecompositions),
 and since A ⊗ I and I ⊗ B commute, exp(A ⊕ B) = exp(A) ⊗ exp(B) exactly, for any square factors.
@@ -21,8 +22,9 @@ import math
 from linops.algorithms import Algorithm
 from linops.annotations import PSD, SelfAdjoint
 from linops.dispatch import apply_rule, dispatch
-from linops.operator import LinearOperator, without_structure
-from linops.operators._checks import operators, result_dtype
+from linops.operator import LinearOperator
+from linops.operators._checks import main_diagonal, operators, result_dtype, unary
+from linops.operators._spectral import checked_values
 from linops.operators.diagonal import Diagonal
 from linops.operators.kronecker import (
     Kronecker,
@@ -30,6 +32,7 @@ from linops.operators.kronecker import (
     factor_eig,
     factor_eigvals,
     outer_flat,
+    psd_factors,
     real_if_self_adjoint,
     self_adjoint_factors,
     spectral_product,
@@ -66,6 +69,11 @@ class KronSum(LinearOperator):
         """(the product of the sizes before factor i, the size of factor i, the product after)."""
         sizes = [op.shape[0] for op in self.ops]
         return math.prod(sizes[:i]), sizes[i], math.prod(sizes[i + 1:])
+
+    def matvec_cost(self):
+        """Each factor applied along its axis, plus the sum: Σᵢ cost(Aᵢ) · N / nᵢ + N."""
+        n = self.shape[1]
+        return float(sum(op.matvec_cost() * (n / max(op.shape[1], 1)) for op in self.ops) + n)
 
     def _matmat(self, X):
         xp = self.bk.xp
@@ -186,12 +194,6 @@ def transpose_kronsum(A: KronSum):
     return KronSum(*(op.T for op in A.ops), annotations=A.annotations)
 
 
-@dispatch(name="adjoint")
-def adjoint_kronsum(A: KronSum):
-    """(⊕Aᵢ)ᴴ = ⊕Aᵢᴴ."""
-    return KronSum(*(op.H for op in A.ops), annotations=A.annotations)
-
-
 @dispatch(name="eig")
 def eig_kronsum(A: KronSum, alg: Algorithm):
     """Eigenvalues: all sums of factor eigenvalues; eigenvectors: ⊗ factor eigenvectors."""
@@ -199,11 +201,9 @@ def eig_kronsum(A: KronSum, alg: Algorithm):
     return real_if_self_adjoint(A, vals), vecs
 
 
-@dispatch(name="inv")
+@dispatch(name="inv", when=self_adjoint_factors)
 def inv_kronsum(A: KronSum, alg: Algorithm):
     """Q diag(1/(λᵢ + μⱼ)) Qᴴ with Q = ⊗Qᵢ (self-adjoint factors); else the generic rule."""
-    if not self_adjoint_factors(A):
-        return apply_rule("inv", without_structure(A), alg)
     vals, Q = _spectrum(A, alg, deferred=False)
     check_nonsingular(A, vals, repr(A))
     return spectral_product(Q, 1 / vals, A.annotations)
@@ -222,13 +222,9 @@ def exp_kronsum(A: KronSum, alg: Algorithm):
     return Kronecker(*(apply_rule("exp", op, alg) for op in A.ops))
 
 
-@dispatch(name="apply_unary")
+@dispatch(name="apply_unary", when=unary(self_adjoint_factors))
 def apply_unary_kronsum(f: object, A: KronSum, alg: Algorithm):
     """Q f(Λ) Qᴴ with Λ the sums of factor eigenvalues and Q = ⊗Qᵢ (self-adjoint factors)."""
-    from linops.functions.unary import checked_values
-
-    if not self_adjoint_factors(A):
-        return apply_rule("apply_unary", f, without_structure(A), alg)
     vals, Q = _spectrum(A, alg, deferred=False)
     fvals = checked_values(f, vals, A)
     return spectral_product(Q, fvals, SelfAdjoint.closure if not A.bk.is_complex(fvals.dtype) else ())
@@ -241,12 +237,18 @@ def trace_kronsum(A: KronSum, alg: Algorithm):
     return sum((n // op.shape[0]) * apply_rule("trace", op, alg) for op in A.ops)
 
 
-@dispatch(name="diag")
+@dispatch(name="diag", when=main_diagonal())
 def diag_kronsum(A: KronSum, k: int, alg: Algorithm):
     """The main diagonal is all sums of factor diagonal entries; other diagonals use the generic rule."""
-    if k != 0:
-        return apply_rule("diag", without_structure(A), k, alg)
     return outer_flat(A.bk.xp, [apply_rule("diag", op, 0, alg) for op in A.ops], _add)
+
+
+@dispatch(name="log")
+def log_kronecker(A: Kronecker, alg: Algorithm):
+    """log(⊗Aᵢ) = ⊕ log Aᵢ (a Kronecker sum) for PSD factors; else through the eigendecomposition."""
+    if psd_factors(A):
+        return KronSum(*(apply_rule("log", op, alg) for op in A.ops))
+    return apply_rule("apply_unary", A.bk.xp.log, A, alg)
 
 
 # --- pair rules for sums ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 
 from linops.algorithms import Algorithm
+from linops.algorithms.exact import diagonal_length
 from linops.annotations import PSD, SelfAdjoint, Unitary
 from linops.backends import backend_of_type
 from linops.dispatch import apply_rule, dispatch, heavy, recording
@@ -132,14 +133,6 @@ def transpose_lowrank(A: LowRank):
     return LowRank(_conj(bk, A.right()), _transposed(A.C), V, A.annotations - Unitary.closure)
 
 
-@dispatch(name="adjoint")
-def adjoint_lowrank(A: LowRank):
-    """(U C Vᴴ)ᴴ = V Cᴴ Uᴴ."""
-    bk = A.bk
-    C = None if A.C is None else _conj(bk, A.C).mT
-    return LowRank(A.right(), C, None if A.V is None else A.U, A.annotations - Unitary.closure)
-
-
 @dispatch(name="scale")
 def scale_lowrank(A: LowRank, c: object):
     """c (U C Vᴴ) = U (c C) Vᴴ: the scale folds into the core."""
@@ -160,13 +153,22 @@ def trace_lowrank(A: LowRank, alg: Algorithm):
 @dispatch(name="diag")
 def diag_lowrank(A: LowRank, k: int, alg: Algorithm):
     """Row-wise sums of (U C)[i] ∘ conj(V)[i + k]: O(n r)."""
-    from linops.functions.trace import diagonal_length
-
     bk, xp = A.bk, A.bk.xp
     UC = A.U if A.C is None else A.U @ A.C
     length = diagonal_length(A.shape, k)
     rows, cols = max(-k, 0), max(k, 0)
     return xp.sum(UC[rows:rows + length] * _conj(bk, A.right()[cols:cols + length]), axis=1)
+
+
+# --- preconditions: the rules work on the r×r core when r is small enough ----------------------------
+def rank_within_size(A: LowRank, *_) -> bool:
+    """r ≤ min(m, n): the core is no bigger than the operator (pseudo-inverse, determinant)."""
+    return A.rank <= min(A.shape)
+
+
+def rank_deficient(A: LowRank, *_) -> bool:
+    """r < min(m, n): some singular values (eigenvalues) are zero (SVD, eigendecomposition)."""
+    return A.rank < min(A.shape)
 
 
 # --- inverse, pseudo-inverse and determinant --------------------------------------------------------
@@ -179,12 +181,10 @@ def inv_lowrank(A: LowRank, alg: Algorithm):
     return apply_rule("inv", without_structure(A), alg)
 
 
-@dispatch(name="pinv")
+@dispatch(name="pinv", when=rank_within_size)
 def pinv_lowrank(A: LowRank, alg: Algorithm):
     """Thin QR of U and V, then A⁺ = Q_V M⁺ Q_Uᴴ with the r×r M = R_U C R_Vᴴ (dense for r > min(m, n))."""
     bk, xp = A.bk, A.bk.xp
-    if A.rank > min(A.shape):
-        return apply_rule("pinv", without_structure(A), alg)
     Qu, Ru = xp.linalg.qr(A.U)
     if A.V is None:
         Qv, Rv = Qu, Ru
@@ -196,13 +196,11 @@ def pinv_lowrank(A: LowRank, alg: Algorithm):
     return LowRank(Qv, A.bk.pinv(M), None if A.V is None else Qu, annotations)
 
 
-@dispatch(name="slogdet")
+@dispatch(name="slogdet", when=rank_within_size)
 def slogdet_lowrank(A: LowRank, alg: Algorithm):
     """(0, −inf) when r < n; for r = n, the product of det U, det C and conj(det V)."""
     bk = A.bk
     n, r = A.shape[0], A.rank
-    if r > n:
-        return apply_rule("slogdet", without_structure(A), alg)
     if r < n:
         return bk.zeros((), A.dtype, A.device), -bk.xp.inf * bk.ones((), bk.real_dtype(A.dtype), A.device)
     sign, logabs = bk.slogdet(A.U)
@@ -237,15 +235,13 @@ def _completed_basis(Y, T, W):
                annotations=Unitary.closure)
 
 
-@dispatch(name="svd")
+@dispatch(name="svd", when=rank_deficient)
 def svd_lowrank(A: LowRank, alg: Algorithm):
     """U = Q_U[:, :r] R_U and V = Q_V[:, :r] R_V (block reflectors), the r×r SVD of R_U C R_Vᴴ,
     zeros for the other singular values; the singular vectors are unitary operators."""
     bk, xp = A.bk, A.bk.xp
     m, n = A.shape
     k = min(m, n)
-    if A.rank >= k:
-        return apply_rule("svd", without_structure(A), alg)
     Yu, Tu, Ru = complete_qr(A.U)
     Yv, Tv, Rv = (Yu, Tu, Ru) if A.V is None else complete_qr(A.V)
     M = (Ru if A.C is None else Ru @ A.C) @ _conj(bk, Rv).mT
@@ -256,7 +252,7 @@ def svd_lowrank(A: LowRank, alg: Algorithm):
     return left[:, :k], S, right.H[:k, :]
 
 
-@dispatch(name="eig")
+@dispatch(name="eig", when=rank_deficient)
 def eig_lowrank(A: LowRank, alg: Algorithm):
     """From the r×r problem, zeros for the other n − r eigenvalues (dense for r ≥ n).
 
@@ -267,8 +263,6 @@ def eig_lowrank(A: LowRank, alg: Algorithm):
     """
     bk, xp = A.bk, A.bk.xp
     n, r = A.shape[0], A.rank
-    if r >= n:
-        return apply_rule("eig", without_structure(A), alg)
     if A.V is None and A.isa(SelfAdjoint):
         Y, T, R = complete_qr(A.U)
         M = (R if A.C is None else R @ A.C) @ _conj(bk, R).mT

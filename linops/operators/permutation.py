@@ -72,12 +72,6 @@ def transpose_permutation(A: Permutation):
     return Permutation(A.inverse_perm(), A.dtype)
 
 
-@dispatch(name="adjoint")
-def adjoint_permutation(A: Permutation):
-    """Pᴴ = P⁻¹."""
-    return Permutation(A.inverse_perm(), A.dtype)
-
-
 @dispatch(name="inv")
 def inv_permutation(A: Permutation, alg: Algorithm):
     """P⁻¹ is the inverse permutation."""

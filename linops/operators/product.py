@@ -1,4 +1,5 @@
-"""``Product``: A₁ A₂ … lazily (applied right to left); and the ``dot`` rules behind ``A @ B``."""
+"""``Product``: A₁ A₂ … lazily (applied right to left); the ``dot`` rules behind ``A @ B``; and the
+generic ``scale`` rule behind ``c * A`` (a product with c·I in front)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import itertools
 from linops.algorithms import Algorithm
 from linops.annotations import PSD
 from linops.dispatch import apply_rule, dispatch
-from linops.operator import LinearOperator, without_structure
-from linops.operators._checks import operators, result_dtype
+from linops.operator import LinearOperator
+from linops.operators._checks import operators, result_dtype, square_factors
 from linops.operators.diagonal import Diagonal
-from linops.operators.scalar import Identity, ScalarMul
+from linops.operators.scalar import Identity, ScalarMul, _scaled_annotations
+from linops.operators.transpose import Adjoint
 
 
 class Product(LinearOperator):
@@ -48,8 +50,6 @@ class Product(LinearOperator):
 
 def _gram_annotations(ops):
     """Bᴴ B (the same B) is PSD."""
-    from linops.operators.transpose import Adjoint
-
     if len(ops) == 2 and isinstance(ops[0], Adjoint) and ops[0].A is ops[1]:
         return PSD.closure
     return frozenset()
@@ -60,12 +60,8 @@ def _factors(A):
 
 
 def dot(A, B):
-    """A @ B for operators, with the simplification rules of ``dot``."""
-    if A.shape[1] != B.shape[0]:
-        raise ValueError(f"A @ B: {A!r} has shape {A.shape} and {B!r} has shape {B.shape}; "
-                         f"need {A.shape[1]} == {B.shape[0]}")
-    operators("A @ B", (A, B))
-    return dispatch.function("dot")(A, B)
+    """A @ B for operators, with the simplification rules of ``dot`` (the checks are ``@``'s)."""
+    return A @ B
 
 
 @dispatch(name="dot", precedence=-1)
@@ -116,23 +112,23 @@ def dot_scalars(A: ScalarMul, B: ScalarMul):
     return ScalarMul(A.c * B.c, A.shape, result_dtype((A, B)), device=A.device, backend=A.bk)
 
 
-def _square(A: Product) -> bool:
-    return all(op.shape[0] == op.shape[1] for op in A.ops)
+@dispatch(name="scale", precedence=-1)
+def scale_generic(A: LinearOperator, c: object):
+    """c·A as the lazy product (c·I) A."""
+    m = A.shape[0]
+    return Product(ScalarMul(c, (m, m), A.dtype, device=A.device, backend=A.bk), A,
+                   annotations=_scaled_annotations(A, c))
 
 
-@dispatch(name="inv")
+@dispatch(name="inv", when=square_factors)
 def inv_product(A: Product, alg: Algorithm):
     """(A₁ ⋯ Aₖ)⁻¹ = Aₖ⁻¹ ⋯ A₁⁻¹ when every factor is square; else dense."""
-    if not _square(A):
-        return apply_rule("inv", without_structure(A), alg)
     return Product(*(apply_rule("inv", op, alg) for op in reversed(A.ops)), annotations=A.annotations)
 
 
-@dispatch(name="slogdet")
+@dispatch(name="slogdet", when=square_factors)
 def slogdet_product(A: Product, alg: Algorithm):
     """det of a product of square factors is the product of their dets."""
-    if not _square(A):
-        return apply_rule("slogdet", without_structure(A), alg)
     sign, logabs = apply_rule("slogdet", A.ops[0], alg)
     for op in A.ops[1:]:
         s, la = apply_rule("slogdet", op, alg)
@@ -145,8 +141,3 @@ def transpose_product(A: Product):
     """(A B)ᵀ = Bᵀ Aᵀ."""
     return Product(*(op.T for op in reversed(A.ops)), annotations=A.annotations)
 
-
-@dispatch(name="adjoint")
-def adjoint_product(A: Product):
-    """(A B)ᴴ = Bᴴ Aᴴ."""
-    return Product(*(op.H for op in reversed(A.ops)), annotations=A.annotations)

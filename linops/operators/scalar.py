@@ -1,4 +1,5 @@
-"""``ScalarMul`` (c·I), ``Identity``, ``I_like`` and the ``scale`` rules behind ``c * A``."""
+"""``ScalarMul`` (c·I), ``Identity``, ``I_like`` and the ``scale`` rules behind ``c * A`` (the generic
+one, a lazy product with c·I, is in :mod:`linops.operators.product`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from linops.dispatch import dispatch, recording
 from linops.errors import NotPSDError, SingularMatrixError
 from linops.operator import LinearOperator
 from linops.operators._elementwise import phase, reciprocal_or_zero
+from linops.operators._spectral import checked_values
 
 
 def _square_shape(shape, name):
@@ -95,16 +97,6 @@ def I_like(A) -> Identity:
         Identity(2×2, float64, PSD, Unitary)
     """
     return Identity(A.shape, A.dtype, device=A.device, backend=A.bk)
-
-
-@dispatch(name="scale", precedence=-1)
-def scale_generic(A: LinearOperator, c: object):
-    """c·A as the lazy product (c·I) A."""
-    from linops.operators.product import Product
-
-    m = A.shape[0]
-    return Product(ScalarMul(c, (m, m), A.dtype, device=A.device, backend=A.bk), A,
-                   annotations=_scaled_annotations(A, c))
 
 
 @dispatch(name="scale")
@@ -216,8 +208,6 @@ def diag_scalar(A: ScalarMul, k: int, alg: Algorithm):
 @dispatch(name="apply_unary")
 def apply_unary_scalar(f: object, A: ScalarMul, alg: Algorithm):
     """f(c)·I."""
-    from linops.functions.unary import checked_values
-
     fc = checked_values(f, A.scalar(), A)
     return ScalarMul(fc, A.shape, A.bk.result_type(A.dtype, fc.dtype), device=A.device)
 

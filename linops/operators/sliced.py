@@ -1,14 +1,12 @@
-"""``Sliced``: the sub-block A[rows, cols], lazily; and ``A[i, j]`` indexing."""
+"""``Sliced``: the sub-block A[rows, cols], lazily, and the ``sliced`` rules behind ``A[rows, cols]``
+(the index parsing lives in :meth:`linops.operator.LinearOperator.__getitem__`)."""
 
 from __future__ import annotations
 
-import numbers
-
 from linops.annotations import PSD, SelfAdjoint
-from linops.backends import is_array
 from linops.dispatch import dispatch
 from linops.operator import LinearOperator
-from linops.operators.dense import Dense
+from linops.operators.dense import Dense, lazify
 
 
 class Sliced(LinearOperator):
@@ -22,8 +20,6 @@ class Sliced(LinearOperator):
     """
 
     def __init__(self, A, rows=None, cols=None):
-        from linops.operators.dense import lazify
-
         A = lazify(A)
         self.A, self.rows, self.cols = A, rows, cols
         m = A.shape[0] if rows is None else rows.shape[0]
@@ -44,42 +40,6 @@ class Sliced(LinearOperator):
             X = self.bk.set_rows(Z, self.rows, X.mT).mT
         Y = self.A._rmatmat(X)
         return Y if self.cols is None else self.bk.xp.take(Y, self.cols, axis=1)
-
-
-def _index(bk, key, n, device, axis):
-    """``(index array or None, squeeze)`` for one axis of ``A[rows, cols]``."""
-    if isinstance(key, numbers.Integral):
-        if not -n <= key < n:
-            raise IndexError(f"index {key} is out of bounds for axis {axis} of size {n}")
-        return bk.asarray([key % n], dtype=bk.xp.int64, device=device), True
-    if isinstance(key, slice):
-        if key == slice(None):
-            return None, False
-        return bk.asarray(list(range(*key.indices(n))), dtype=bk.xp.int64, device=device), False
-    if isinstance(key, (list, tuple)) or is_array(key):
-        index = bk.asarray(key, device=device)
-        if index.ndim != 1 or bk.is_floating(index.dtype):
-            raise IndexError(f"axis {axis}: index arrays must be 1-D integer arrays, got {tuple(index.shape)} "
-                             f"{index.dtype}")
-        return index, False
-    raise IndexError(f"unsupported index {key!r} for axis {axis}: use an int, a slice or a 1-D integer array")
-
-
-def getitem(A, key):
-    """``A[rows, cols]``: an operator for slices and index arrays, an array where an int is given."""
-    if not isinstance(key, tuple) or len(key) != 2:
-        raise IndexError(f"index {A!r} with two indices, A[rows, cols]; got {key!r}")
-    rows, squeeze_rows = _index(A.bk, key[0], A.shape[0], A.device, 0)
-    cols, squeeze_cols = _index(A.bk, key[1], A.shape[1], A.device, 1)
-    if rows is None and cols is None:
-        return A
-    out = dispatch.function("sliced")(A, rows, cols)
-    if not (squeeze_rows or squeeze_cols):
-        return out
-    dense = out.to_dense()
-    if squeeze_rows and squeeze_cols:
-        return dense[0, 0]
-    return dense[0] if squeeze_rows else dense[:, 0]
 
 
 @dispatch(name="sliced", precedence=-1)

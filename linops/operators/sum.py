@@ -92,23 +92,15 @@ def add_scalar_diagonal(A: ScalarMul, B: Diagonal):
 
 
 def add(A, B):
-    """A + B with the simplification rules of ``add`` (dispatch on both types)."""
-    if A.shape != B.shape:
-        raise ValueError(f"A + B: shapes differ: {A!r} has shape {A.shape}, {B!r} has shape {B.shape}")
-    operators("A + B", (A, B))
-    return dispatch.function("add")(A, B)
+    """A + B for operators, with the simplification rules of ``add`` (dispatch on both types; the
+    checks are ``+``'s)."""
+    return A + B
 
 
 @dispatch(name="transpose")
 def transpose_sum(A: Sum):
     """(Σ Aᵢ)ᵀ = Σ Aᵢᵀ."""
     return Sum(*(op.T for op in A.ops), annotations=A.annotations)
-
-
-@dispatch(name="adjoint")
-def adjoint_sum(A: Sum):
-    """(Σ Aᵢ)ᴴ = Σ Aᵢᴴ."""
-    return Sum(*(op.H for op in A.ops), annotations=A.annotations)
 
 
 @dispatch(name="trace")

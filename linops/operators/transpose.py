@@ -1,11 +1,22 @@
-"""``Transpose`` and ``Adjoint``: lazy Aᵀ and Aᴴ, and the ``transpose``/``adjoint`` rules."""
+"""``Transpose`` and ``Adjoint``: lazy Aᵀ and Aᴴ, and the ``transpose``/``adjoint`` rules.
+
+A structure says how it transposes (a ``transpose`` rule); its adjoint then comes for free as
+conj(Aᵀ): the generic ``adjoint`` rule conjugates the arrays the transposed operator holds (its
+pytree leaves; operator leaves L become (Lᵀ)ᴴ). That is right for every structure whose entries
+are fixed by its arrays; a structure whose action depends on anything else (FFT's direction flag,
+a Python complex scalar, a callable) or that has a better answer (a self-adjoint structure is its
+own adjoint) registers an ``adjoint`` rule of its own.
+"""
 
 from __future__ import annotations
 
+from linops import _pytree
 from linops.algorithms import Algorithm
 from linops.annotations import SelfAdjoint
-from linops.dispatch import apply_rule, dispatch
+from linops.backends import backend_of_type, is_array
+from linops.dispatch import apply_rule, dispatch, has_structural_rule
 from linops.operator import LinearOperator
+from linops.operators.dense import lazify
 
 
 class Transpose(LinearOperator):
@@ -18,8 +29,6 @@ class Transpose(LinearOperator):
     """
 
     def __init__(self, A):
-        from linops.operators.dense import lazify
-
         self.A = lazify(A)
         super().__init__(self.A.dtype, self.A.shape[::-1], backend=self.A.bk, annotations=self.A.annotations)
 
@@ -40,8 +49,6 @@ class Adjoint(LinearOperator):
     """
 
     def __init__(self, A):
-        from linops.operators.dense import lazify
-
         self.A = lazify(A)
         super().__init__(self.A.dtype, self.A.shape[::-1], backend=self.A.bk, annotations=self.A.annotations)
 
@@ -73,14 +80,46 @@ def transpose_generic(A: LinearOperator):
     return Transpose(A)
 
 
-@dispatch(name="adjoint", precedence=-1)
-def adjoint_generic(A: LinearOperator):
-    """A lazy Adjoint; a self-adjoint operator is its own adjoint."""
+def conjugate(A: LinearOperator) -> LinearOperator:
+    """conj(A) for an operator whose entries are fixed by its array-valued attributes: a copy with
+    those arrays conjugated and its operator attributes L replaced by conj(L) = (Lᵀ)ᴴ.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> conjugate(lo.Diagonal(np.array([1j, 2.0]))).d.tolist()
+        [-1j, (2-0j)]
+    """
+    leaves, aux = _pytree.flatten(A)
+    return _pytree.unflatten(type(A), aux, [_conjugated(leaf) for leaf in leaves])
+
+
+def _conjugated(value):
+    if isinstance(value, LinearOperator):
+        return adjoint(transpose(value)) if value.bk.is_complex(value.dtype) else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_conjugated(v) for v in value)
+    if is_array(value):
+        bk = backend_of_type(type(value))
+        return bk.xp.conj(value) if bk.is_complex(value.dtype) else value
+    return value
+
+
+def _self_or_transpose_or_lazy(A: LinearOperator) -> LinearOperator:
     if A.isa(SelfAdjoint):
         return A
     if not A.bk.is_complex(A.dtype):
         return transpose(A)
     return Adjoint(A)
+
+
+@dispatch(name="adjoint", precedence=-1)
+def adjoint_generic(A: LinearOperator):
+    """conj(Aᵀ), the arrays of the structural transpose conjugated; A if self-adjoint, Aᵀ if real.
+
+    Without a structural transpose rule, a lazy Adjoint."""
+    if A.bk.is_complex(A.dtype) and not A.isa(SelfAdjoint) and has_structural_rule("transpose", A):
+        return conjugate(transpose(A))
+    return _self_or_transpose_or_lazy(A)
 
 
 @dispatch(name="transpose")
@@ -93,6 +132,12 @@ def transpose_transpose(A: Transpose):
 def adjoint_adjoint(A: Adjoint):
     """(Aᴴ)ᴴ = A."""
     return A.A
+
+
+@dispatch(name="adjoint")
+def adjoint_transpose(A: Transpose):
+    """(Bᵀ)ᴴ = conj B: B when real, else a lazy Adjoint (B's entries are not known to be its arrays')."""
+    return _self_or_transpose_or_lazy(A)
 
 
 @dispatch(name="inv")

@@ -93,22 +93,10 @@ def transpose_triangular(A: Triangular):
     return _transposed(A, conjugate=False)
 
 
-@dispatch(name="adjoint")
-def adjoint_triangular(A: Triangular):
-    """Tᴴ is triangular on the other side."""
-    return _transposed(A, conjugate=True)
-
-
 @dispatch(name="transpose")
 def transpose_triangular_inverse(A: TriangularInverse):
     """(T⁻¹)ᵀ = (Tᵀ)⁻¹."""
     return TriangularInverse(_transposed(A.factor, conjugate=False))
-
-
-@dispatch(name="adjoint")
-def adjoint_triangular_inverse(A: TriangularInverse):
-    """(T⁻¹)ᴴ = (Tᴴ)⁻¹."""
-    return TriangularInverse(_transposed(A.factor, conjugate=True))
 
 
 @dispatch(name="inv")
@@ -117,14 +105,12 @@ def inv_triangular(A: Triangular, alg: Algorithm):
     return TriangularInverse(A)
 
 
-
 @dispatch(name="slogdet")
 def slogdet_triangular(A: Triangular, alg: Algorithm):
     """The product of the diagonal."""
     from linops.operators.diagonal import Diagonal
 
     return apply_rule("slogdet", Diagonal(A.diagonal()), alg)
-
 
 
 @dispatch(name="trace")

@@ -1,0 +1,284 @@
+"""``Toeplitz``: T[j, k] = c[j − k] (j ≥ k) and r[k − j] (k > j), and its rules.
+
+``Toeplitz(c, r)`` (first column c, first row r) multiplies in O(n log n) through a circulant of
+size 2n (:mod:`linops.operators.circulant`); Hermitian positive-definite Toeplitz systems solve in
+O(n²) by Levinson–Durbin, whose prediction errors give the log-determinant, and its inverse is
+applied by the Gohberg–Semencul formula (four triangular Toeplitz products, O(n log n) each).
+
+When the fast Toeplitz path applies: a ``lo.PSD``-annotated T always takes it (NumPy solves use
+``scipy.linalg.solve_toeplitz`` and trust the annotation; elsewhere a prediction error ≤ 0 raises
+``lo.NotPSDError``); a merely Hermitian T
+(``Toeplitz(c)``, or seen eagerly to be Hermitian) runs the recursion and keeps its result when
+every prediction error is positive, else falls back to the dense rules, as does a non-Hermitian
+T and, under ``jax.jit``/``jax.grad`` (where the check cannot run), an un-annotated T. The
+recursions loop over n in Python on NumPy and PyTorch (``jax.lax.scan`` on JAX), with O(n·k)
+vectorised work per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from linops.algorithms import Algorithm
+from linops.annotations import PSD, SelfAdjoint
+from linops.backends import backend_of_type
+from linops.dispatch import apply_rule, dispatch, recording
+from linops.errors import NotPSDError
+from linops.operator import LinearOperator, without_structure
+from linops.operators.banded import run_kernel, scan
+from linops.operators.circulant import circulant_matmat, vector_backend
+from linops.operators.inverse import InverseOperator
+from linops.operators.scalar import _scaled_annotations
+
+
+def _eager(bk, x) -> bool:
+    return not recording() and not bk.is_tracer(x)
+
+
+def toeplitz_embedding(bk, c, r):
+    """The first column (length 2n) of the circulant whose leading n×n block is Toeplitz(c, r)."""
+    xp = bk.xp
+    zero = bk.zeros((1,), c.dtype, bk.device(c))
+    return xp.concat([c, zero, xp.flip(bk.astype(r[1:], c.dtype))])
+
+
+def toeplitz_matmat(bk, c, r, X):
+    """T X for the Toeplitz T with first column c and first row r, by a circulant of size 2n."""
+    n = c.shape[0]
+    padded = bk.xp.concat([X, bk.zeros(tuple(X.shape), X.dtype, bk.device(X))])
+    return circulant_matmat(bk, toeplitz_embedding(bk, c, r), padded)[:n]
+
+
+class Toeplitz(LinearOperator):
+    """The Toeplitz matrix T[j, k] = c[j − k] for j ≥ k and r[k − j] for k > j (first column c,
+    first row r; ``r[0]`` is ignored). ``r=None`` means ``r = conj(c)``, a Hermitian matrix
+    (annotated SelfAdjoint; c[0] must be real).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> from linops.operators.toeplitz import Toeplitz
+        >>> T = Toeplitz(np.array([2.0, 1.0, 0.5]))
+        >>> T.to_dense().round(12).tolist()
+        [[2.0, 1.0, 0.5], [1.0, 2.0, 1.0], [0.5, 1.0, 2.0]]
+        >>> np.allclose(lo.solve(T, T @ np.ones(3)), 1.0)
+        True
+    """
+
+    def __init__(self, c, r=None, annotations=frozenset()):
+        bk = vector_backend("Toeplitz", c)
+        if r is None:
+            if bk.is_complex(c.dtype) and _eager(bk, c) and bk.to_host_bool(bk.xp.imag(c[0]) != 0):
+                raise ValueError(f"Toeplitz(c) with r=None is Hermitian, so c[0] must be real; got c[0] = {c[0]}")
+            r = bk.xp.conj(c) if bk.is_complex(c.dtype) else c
+            annotations = frozenset(annotations) | SelfAdjoint.closure
+        elif backend_of_type(type(r)) is not bk or getattr(r, "ndim", None) != 1 or r.shape[0] != c.shape[0]:
+            raise ValueError(f"Toeplitz: r must be a 1-D array of c's framework and length {c.shape[0]}, got "
+                             f"{getattr(r, 'shape', type(r).__name__)}")
+        dtype = bk.result_type(c.dtype, r.dtype)
+        self.c = bk.astype(c, dtype)
+        self.r = bk.astype(r, dtype)
+        n = c.shape[0]
+        super().__init__(dtype, (n, n), backend=bk, annotations=annotations)
+
+    def matvec_cost(self):
+        """Circulant embedding of size 2n: about 20 n log₂ 2n."""
+        n = max(self.shape[0], 2)
+        return 20.0 * n * math.log2(2 * n)
+
+    def _matmat(self, X):
+        return toeplitz_matmat(self.bk, self.bk.astype(self.c, X.dtype), self.r, X)
+
+    def _rmatmat(self, X):
+        return toeplitz_matmat(self.bk, self._first_row(X.dtype), self.c, X.mT).mT
+
+    def _first_row(self, dtype):
+        return self.bk.xp.concat([self.bk.astype(self.c[:1], dtype), self.bk.astype(self.r[1:], dtype)])
+
+
+def levinson_durbin(bk, t, B=None):
+    """Durbin's and Levinson's recursions for the Hermitian Toeplitz T with first column t.
+
+    Returns ``(X, errors, a)``: X solves T X = B (None when B is None), ``errors[m]`` is the
+    m-th prediction error E_m = det T_{m+1} / det T_m (all > 0 iff T is positive definite), and
+    a (a[0] = 1) is the last predictor, T a = E_{n−1} e₀. The loop over m is sequential
+    (``jax.lax.scan`` on JAX); each step is O(n·k) vectorised work, O(n²·k) in all.
+    """
+    X, errors, a = run_kernel(bk, _levinson_kernel, t, B)
+    return (None if B is None else X), errors, a
+
+
+def _levinson_kernel(xp, t, B):
+    n = t.shape[0]
+    dtype = t.dtype if B is None else xp.result_type(t.dtype, B.dtype)
+    t = xp.astype(t, dtype)
+    jax = xp.__name__.startswith("jax")
+    index = xp.arange(n) if jax else xp.arange(n, device=t.device)
+    steps = index if jax else np.arange(n)  # host ints for the Python loop: no device sync
+    rhs = xp.zeros_like(t[:, None][:, :0]) if B is None else B
+    flipped_t = xp.flip(t)
+
+    def rolled(v, s):  # out[j] = v[(j − s) mod n]
+        return xp.roll(v, s if jax else int(s), axis=0)
+
+    def step(carry, x):
+        a, E, X = carry
+        m, b = x
+        backward = rolled(xp.flip(xp.conj(a)), m + 1 - n)  # J conj(a_m), zero beyond m
+        eps = xp.sum(rolled(flipped_t, m + 1 - n)[:, None] * X, axis=0)
+        inv_E = 1 / xp.astype(E, dtype)
+        X = X + backward[:, None] * ((b - eps) * inv_E)[None, :]
+        delta = xp.sum(rolled(flipped_t, m + 2 - n) * a)
+        if jax:
+            kappa = xp.where(m < n - 1, -delta * inv_E, xp.zeros_like(delta))
+        else:
+            kappa = -delta * inv_E if m < n - 1 else xp.zeros_like(delta)
+        a = a + kappa * rolled(backward, 1)
+        return (a, E * (1 - xp.abs(kappa) ** 2), X), (E,)
+
+    carry = (xp.astype(index == 0, dtype), xp.real(t[0]), xp.zeros_like(rhs))
+    (a, _, X), (errors,) = scan(xp, step, carry, (steps, rhs))
+    return X, errors, a
+
+
+def _hermitian(A: Toeplitz) -> bool:
+    """Whether T is known (annotation) or seen (eagerly) to be Hermitian."""
+    if A.isa(SelfAdjoint):
+        return True
+    bk, xp = A.bk, A.bk.xp
+    if bk.is_tracer(A.c):
+        return False
+    if not bk.is_complex(A.dtype):
+        return bk.to_host_bool(xp.all(A.r[1:] == A.c[1:]))
+    return bk.to_host_bool(xp.all(A.r[1:] == xp.conj(A.c[1:])) & (xp.imag(A.c[0]) == 0))
+
+
+def _levinson_or_none(A: Toeplitz, B=None):
+    """Levinson–Durbin when T is Hermitian positive definite, else None (for the dense fallback).
+
+    PSD-annotated T always takes it (a failure raises NotPSDError); a Hermitian T takes it when
+    the recursion, run eagerly, finds every prediction error positive."""
+    if not _hermitian(A) or (not A.isa(PSD) and A.bk.is_tracer(A.c)):
+        return None
+    X, errors, a = levinson_durbin(A.bk, A.c, B)
+    if not A.bk.is_tracer(errors):  # also while lo.explain records: the plan shows the real path
+        positive = A.bk.to_host_bool(A.bk.xp.all(errors > 0))
+        if not positive and A.isa(PSD):
+            raise NotPSDError(f"{A!r} is annotated PSD but Levinson–Durbin found a prediction error ≤ 0")
+        if not positive:
+            return None
+    return X, errors, a
+
+
+@dispatch(name="solve")
+def solve_toeplitz_levinson(A: Toeplitz, B: object, alg: Algorithm):
+    """Levinson–Durbin, O(n²k), for Hermitian positive-definite T; else the dense rules."""
+    if A.bk.name == "numpy" and A.isa(PSD):
+        return _scipy_levinson(A, B)
+    out = _levinson_or_none(A, B)
+    if out is None:
+        return apply_rule("solve", without_structure(A), B, alg)
+    return out[0]
+
+
+def _scipy_levinson(A: Toeplitz, B):
+    """NumPy, PSD-annotated T: scipy.linalg.solve_toeplitz (compiled Levinson)."""
+    import scipy.linalg
+
+    X = scipy.linalg.solve_toeplitz((A.c, A.r), B, check_finite=False)
+    if not np.all(np.isfinite(X)):
+        raise NotPSDError(f"{A!r} is annotated PSD but Levinson's recursion broke down")
+    return X
+
+
+@dispatch(name="slogdet")
+def slogdet_toeplitz_durbin(A: Toeplitz, alg: Algorithm):
+    """Σ log Eₘ from Durbin's prediction errors, O(n²), for Hermitian PD T; else the dense rules."""
+    out = _levinson_or_none(A)
+    if out is None:
+        return apply_rule("slogdet", without_structure(A), alg)
+    logabs = A.bk.xp.sum(A.bk.xp.log(out[1]))
+    return A.bk.astype(A.bk.xp.ones_like(logabs), A.dtype), logabs
+
+
+class ToeplitzInverse(InverseOperator):
+    """T⁻¹ of a Hermitian positive-definite Toeplitz T by the Gohberg–Semencul formula
+    T⁻¹ = L(a)L(a)ᴴ − L(b)L(b)ᴴ, with L(v) lower-triangular Toeplitz, a = the last Durbin
+    predictor over √E and b = (0, conj(a[n−1]), …, conj(a[1])): O(n²) once, then O(n log n)
+    per product.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> from linops.operators.toeplitz import Toeplitz
+        >>> Tinv = lo.inv(Toeplitz(np.array([2.0, 1.0, 0.5])))
+        >>> type(Tinv).__name__, np.allclose(Tinv @ np.array([3.5, 4.0, 3.5]), 1.0)
+        ('ToeplitzInverse', True)
+    """
+
+    def __init__(self, A: Toeplitz, a, error):
+        bk, xp = A.bk, A.bk.xp
+        self.A = A
+        a = a / bk.astype(xp.sqrt(error), a.dtype)
+        self.a = a
+        self.b = xp.concat([xp.zeros_like(a[:1]), xp.flip(xp.conj(a[1:]))])
+        super().__init__(A.dtype, A.shape, backend=bk, annotations=A.annotations | PSD.closure)
+
+    def inverted(self):
+        return self.A
+
+    def _lower(self, v, X):
+        return toeplitz_matmat(self.bk, self.bk.astype(v, X.dtype), self.bk.xp.zeros_like(v), X)
+
+    def _lower_adjoint(self, v, X):
+        xp = self.bk.xp
+        row = self.bk.astype(xp.conj(v), X.dtype)
+        return toeplitz_matmat(self.bk, xp.concat([row[:1], xp.zeros_like(row[1:])]), row, X)
+
+    def _matmat(self, X):
+        return self._lower(self.a, self._lower_adjoint(self.a, X)) - self._lower(self.b, self._lower_adjoint(self.b, X))
+
+    def _rmatmat(self, X):
+        xp, bk = self.bk.xp, self.bk
+        if not bk.is_complex(X.dtype):
+            return self._matmat(X.mT).mT
+        return xp.conj(self._matmat(xp.conj(X).mT)).mT  # T⁻¹ is Hermitian
+
+
+@dispatch(name="inv")
+def inv_toeplitz(A: Toeplitz, alg: Algorithm):
+    """Gohberg–Semencul after one Durbin recursion for Hermitian PD T; else the dense rules."""
+    out = _levinson_or_none(A)
+    if out is None:
+        return apply_rule("inv", without_structure(A), alg)
+    _, errors, a = out
+    return ToeplitzInverse(A, a, errors[-1])
+
+
+@dispatch(name="transpose")
+def transpose_toeplitz(A: Toeplitz):
+    """Tᵀ is Toeplitz with c and r swapped."""
+    return Toeplitz(A._first_row(A.dtype), A.c, annotations=A.annotations)
+
+
+@dispatch(name="scale")
+def scale_toeplitz(A: Toeplitz, c: object):
+    """α T is Toeplitz with α c and α r."""
+    return Toeplitz(c * A.c, c * A.r, annotations=_scaled_annotations(A, c))
+
+
+@dispatch(name="trace")
+def trace_toeplitz(A: Toeplitz, alg: Algorithm):
+    """n c₀."""
+    return A.shape[0] * A.c[0]
+
+
+@dispatch(name="diag")
+def diag_toeplitz(A: Toeplitz, k: int, alg: Algorithm):
+    """The constant c[−k] (k ≤ 0) or r[k] (k > 0)."""
+    n = A.shape[0]
+    value = A.c[-k] if k <= 0 else A.r[k]
+    return value * A.bk.ones((n - abs(k),), A.dtype, A.device)
+
+
+__all__ = ["Toeplitz", "ToeplitzInverse", "levinson_durbin", "toeplitz_matmat"]
