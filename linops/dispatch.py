@@ -28,15 +28,16 @@ kernels are skipped (see :func:`heavy`), so explaining is cheap.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 
 import plum
 
-from linops.algorithms import Algorithm
+from linops.algorithms import Algorithm, Auto
+from linops.plan import _PLAN, can_read, heavy, note_plan, record, recording
 
-_PLAN: contextvars.ContextVar = contextvars.ContextVar("linops_plan", default=None)
+__all__ = ["FUNCTIONS", "apply_rule", "can_read", "dispatch", "has_structural_rule", "heavy", "note_plan",
+           "record", "recording"]
 
 #: Every function that rules may extend: the public functions, the pair functions of sums and the
 #: lazy constructors. Declared here, once; ``@lo.dispatch`` refuses any other name.
@@ -76,6 +77,19 @@ FUNCTIONS = {
 }
 
 
+#: Functions that share rules and so an algorithm: a rule of one may pass ``alg`` to another.
+_FAMILY = {"solve": "inv", "inv_of_sum": "inv", "logdet": "slogdet", "slogdet_of_sum": "slogdet",
+           "eig_of_sum": "eig", "exp": "apply_unary", "log": "apply_unary", "sqrt": "apply_unary",
+           "isqrt": "apply_unary", "pow": "apply_unary", "trace": "diag"}
+_AUTO = Auto()
+_RULE_FUNCTION: contextvars.ContextVar = contextvars.ContextVar("linops_rule_function", default=None)
+
+
+def _explicit(alg) -> bool:
+    """Whether ``alg`` is an algorithm the caller chose (not Auto)."""
+    return isinstance(alg, Algorithm) and not isinstance(alg, Auto)
+
+
 class RuleDispatcher:
     """A decorator that adds rules to linops functions, on a private plum ``Dispatcher``.
 
@@ -105,7 +119,7 @@ class RuleDispatcher:
         _check_declared(name, rule)
         if when is not None:
             rule = _guarded(rule, name, when)
-        wrapped = _traced(rule, name) if traced else _renamed(rule, name)
+        wrapped = _traced(rule, name, generic=precedence < 0) if traced else _renamed(rule, name)
         return self._plum(wrapped, precedence=precedence)
 
     def function(self, name: str) -> plum.Function:
@@ -132,16 +146,21 @@ def _check_declared(name: str, rule=None) -> None:
                          f"{', '.join(sorted(FUNCTIONS))}")
 
 
-def _traced(rule, name: str):
+def _traced(rule, name: str, generic: bool):
     @functools.wraps(rule)
     def traced(*args, **kwargs):
-        plan = _PLAN.get()
-        if plan is None:
-            return rule(*args, **kwargs)
-        with plan.enter(name, rule, args) as node:
-            out = rule(*args, **kwargs)
-            node.declined = out is None  # a pair rule whose preconditions failed
-            return out
+        token = _RULE_FUNCTION.set(name) if args and _explicit(args[-1]) else None
+        try:
+            plan = _PLAN.get()
+            if plan is None:
+                return rule(*args, **kwargs)
+            with plan.enter(name, rule, args, generic) as node:
+                out = rule(*args, **kwargs)
+                node.declined = out is None  # a pair rule whose preconditions failed
+                return out
+        finally:
+            if token is not None:
+                _RULE_FUNCTION.reset(token)
 
     traced.__name__ = traced.__qualname__ = name
     return traced
@@ -167,48 +186,10 @@ def _guarded(rule, name: str, when):
         if plan is not None and plan.current is not None:
             plan.current.declined = True
         index = next(i for i, a in enumerate(args) if hasattr(a, "without_structure"))
-        hidden = args[:index] + (args[index].without_structure(),) + args[index + 1:]
+        hidden = (*args[:index], args[index].without_structure(), *args[index + 1:])
         return apply_rule(name, *hidden)
 
     return guarded
-
-
-def heavy(step: str, flops: float, compute, placeholder):
-    """Run the kernel ``compute()``, or, while a plan is recorded, log it and return
-    ``placeholder()`` (cheap values of the right shape, never a large allocation) instead."""
-    plan = _PLAN.get()
-    if plan is None:
-        return compute()
-    plan.add_step(step, flops)
-    return placeholder()
-
-
-def recording() -> bool:
-    """Whether a plan is being recorded (checks that need real values are skipped then)."""
-    return _PLAN.get() is not None
-
-
-def can_read(bk, *values) -> bool:
-    """Whether ``values`` can be read on the host now: not while a plan is recorded, and not
-    for JAX tracers (inside ``jit``/``vmap``/``grad``). Value checks run only where this holds.
-    """
-    return _PLAN.get() is None and not any(bk.is_tracer(v) for v in values if v is not None)
-
-
-def note_plan(text: str) -> None:
-    """Attach a remark to the rule being recorded (e.g. what ``Auto`` chose and why)."""
-    plan = _PLAN.get()
-    if plan is not None:
-        plan.note(text)
-
-
-@contextlib.contextmanager
-def record(plan):
-    token = _PLAN.set(plan)
-    try:
-        yield plan
-    finally:
-        _PLAN.reset(token)
 
 
 def has_structural_rule(fname: str, *args) -> bool:
@@ -223,7 +204,19 @@ def has_structural_rule(fname: str, *args) -> bool:
 
 
 def apply_rule(fname: str, *args):
-    """Call the rules of ``fname``; a missing rule becomes an error that says what exists."""
+    """Call the rules of ``fname``; a missing rule becomes an error that says what exists.
+
+    This is where ``alg`` gets its one meaning: inside a structure rule of one function, a
+    sub-problem of a *different* function (the factor eigendecompositions that a Kronecker
+    inverse needs, say) runs with ``Auto``, not with the algorithm the caller asked for the whole
+    (which applies to the same function on the parts only). The switch is noted in ``lo.explain``.
+    """
+    if args and _explicit(args[-1]):
+        caller = _RULE_FUNCTION.get()
+        if caller is not None and _FAMILY.get(caller, caller) != _FAMILY.get(fname, fname):
+            note_plan(f"lo.{fname} on a part runs with Auto: the requested {args[-1].name} is for "
+                      f"lo.{_FAMILY.get(caller, caller)}")
+            args = (*args[:-1], _AUTO)
     function = dispatch.function(fname)
     try:
         return function(*args)

@@ -26,6 +26,7 @@ class PlanNode:
     steps: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
     declined: bool = False
+    generic: bool = False  # a generic fallback rule (no structure), not a structural one
 
     def flops(self) -> float:
         return sum(f for _, f in self.steps) + sum(child.flops() for child in self.children)
@@ -64,14 +65,14 @@ class Plan:
         self._stack: list[PlanNode] = []
 
     @contextlib.contextmanager
-    def enter(self, name, rule, args):
+    def enter(self, name, rule, args, generic=False):
         operator = next((a for a in args if isinstance(a, LinearOperator)), None)
         algorithm = next((a for a in reversed(args) if type(a).__module__.startswith("linops.algorithms")), None)
         label = repr(operator) if operator is not None else ""
         if algorithm is not None:
             label += f", {algorithm!r}"
         node = PlanNode(name, label, rule.__name__, (rule.__doc__ or "").strip().splitlines()[0]
-                        if rule.__doc__ else "")
+                        if rule.__doc__ else "", generic=generic)
         (self._stack[-1].children if self._stack else self.roots).append(node)
         self._stack.append(node)
         try:

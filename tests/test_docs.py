@@ -20,3 +20,13 @@ def test_rule_table_lists_structural_rules_that_exist():
                      "inv_lowrank_update", "slogdet_product"):
         assert expected in names
     assert all(doc for _, _, name, doc in rules() if name != "no_pair_rule"), "every rule needs a docstring"
+
+
+def test_readme_python_blocks_run():
+    text = (ROOT / "README.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+    assert blocks
+    for block in blocks:
+        if "class MyOp" in block:  # the extension sketch defines a rule for a class of its own
+            continue
+        exec(compile(block, "README.md", "exec"), {})

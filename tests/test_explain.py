@@ -13,7 +13,7 @@ def test_declined_pair_rule_is_marked_and_fallback_is_shown():
     declined = [node.rule for node in plan.walk() if node.declined]
     assert declined and set(declined) == {"slogdet_kronecker_plus_scalar"}
     assert "declined (preconditions not met)" in str(plan)
-    assert "slogdet_by_lu" in [node.rule for node in plan.walk()]
+    assert any(s.startswith("LU slogdet") for s in plan.algorithms)
 
 
 def test_plan_records_kernels_without_running_them():
@@ -25,6 +25,6 @@ def test_plan_records_kernels_without_running_them():
 
     A = lo.PSD(lo.LinearOperator(np.float64, (300, 300), matmat=matmat))
     plan = lo.explain(lo.logdet, A)
-    assert plan.algorithms == ["densify LinearOperator(300×300, float64, PSD)", "Cholesky 300×300"]
+    assert len(plan.algorithms) == 1 and plan.algorithms[0].startswith("Cholesky slogdet on LinearOperator(300×300")
     assert calls == []  # densifying was recorded, not run
     assert plan.flops > 0

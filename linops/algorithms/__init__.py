@@ -1,7 +1,7 @@
-"""Algorithm objects, passed to linops functions as ``alg=``.
+"""Algorithm objects, passed to linops functions as ``alg=``, and their kernels.
 
-An algorithm object is a frozen dataclass of settings; the rules of each function dispatch on its
-type. ``Auto()`` lets linops choose (see :mod:`linops.functions.auto`).
+One module per algorithm: its settings (a frozen dataclass) and its kernel(s). ``Auto()`` lets
+linops choose (see :mod:`linops.functions.auto`).
 
 Example:
     >>> import numpy as np, linops as lo
@@ -10,29 +10,19 @@ Example:
     [1.0, 0.25]
 """
 
-from linops.algorithms.base import (
-    CG,
-    GMRES,
-    LOBPCG,
-    LU,
-    MINRES,
-    SLQ,
-    Algorithm,
-    Arnoldi,
-    Auto,
-    BiCGStab,
-    Cholesky,
-    Eig,
-    Eigh,
-    Exact,
-    Hutch,
-    HutchPP,
-    IterativeAlgorithm,
-    Lanczos,
-    PowerIteration,
-    XTrace,
-)
+from linops.algorithms.auto import Auto
+from linops.algorithms.base import Algorithm, Cost, IterativeAlgorithm
+from linops.algorithms.cg import CG
+from linops.algorithms.cholesky import Cholesky
+from linops.algorithms.eig import Eig
+from linops.algorithms.eigh import Eigh
+from linops.algorithms.exact import Exact
+from linops.algorithms.hutch import Hutch
+from linops.algorithms.lanczos import Lanczos
+from linops.algorithms.lu import LU
+from linops.algorithms.planned import GMRES, LOBPCG, MINRES, Arnoldi, BiCGStab, HutchPP, PowerIteration, XTrace
+from linops.algorithms.slq import SLQ
 
 __all__ = ["CG", "GMRES", "LOBPCG", "LU", "MINRES", "SLQ", "Algorithm", "Arnoldi", "Auto", "BiCGStab",
-           "Cholesky", "Eig", "Eigh", "Exact", "Hutch", "HutchPP", "IterativeAlgorithm", "Lanczos",
+           "Cholesky", "Cost", "Eig", "Eigh", "Exact", "Hutch", "HutchPP", "IterativeAlgorithm", "Lanczos",
            "PowerIteration", "XTrace"]

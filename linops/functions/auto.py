@@ -1,32 +1,110 @@
-"""What ``Auto`` chooses, in one place.
+"""What ``Auto`` chooses at a leaf, in one place: a cost model.
 
-Today every choice is a dense factorization that fits the operator's annotations: structured
-operators never get here for the functions their rules cover, because their rules fire first.
-A later issue replaces this table with a cost model fed by each operator's matvec cost.
+Structure rules run first (a Kronecker is inverted factor by factor, a Diagonal elementwise); what
+reaches ``Auto`` is a leaf with no structure rule left. For it, ``Auto`` weighs two candidates:
+
+- the dense algorithm that fits the annotations (Cholesky for ``PSD``, else LU; Eigh for
+  self-adjoint, else Eig), costing the densification (n matvecs, free for a ``Dense``) plus the
+  factorization (n³/3 for Cholesky, 2n³/3 for LU, 9n³ for Eigh), and n² memory;
+- the Krylov algorithm that fits (CG for ``PSD`` solves, SLQ for ``PSD`` log-determinants, Lanczos
+  for a few eigenpairs of a self-adjoint operator), costing iterations × the operator's matvec cost
+  (from its structure) with a pessimistic iteration count (``max_iters``, the conditioning being
+  unknown), and O(n) memory.
+
+A dense matrix is formed only if it fits in ``Auto.memory_budget`` (by default half the memory
+free on the operator's device). Between candidates that fit, the cheaper wins; for
+log-determinants an exact dense answer is preferred whenever it fits (SLQ is an estimate). If
+nothing fits, ``Auto`` raises a ``MemoryError`` that says which annotation or algorithm would help.
+The choice and the estimates are noted in ``lo.explain`` and in ``info``.
+
+Example:
+    >>> import numpy as np, linops as lo
+    >>> from linops.functions.auto import choose
+    >>> choose("solve", lo.PSD(lo.Dense(np.eye(3))), lo.Auto())[0]
+    Cholesky()
 """
 
 from __future__ import annotations
 
-from linops.algorithms import LU, Algorithm, Auto, Cholesky, Eig, Eigh, Exact
+from linops.algorithms import CG, LU, SLQ, Algorithm, Auto, Cholesky, Eig, Eigh, Exact, Lanczos
+from linops.algorithms.base import Cost, _human_bytes
 from linops.annotations import PSD, SelfAdjoint
 
-_FACTORIZING = {"inv", "solve", "slogdet", "pinv"}
-_SPECTRAL = {"eig", "svd", "exp", "log", "sqrt", "isqrt", "pow", "apply_unary"}
+_ALWAYS_AFFORDABLE = 2**26  # 64 MiB: a dense matrix this small never needs a memory query
+
+_SOLVES = {"inv", "solve"}
+_SPECTRAL = {"eig", "apply_unary", "exp", "log", "sqrt", "isqrt", "pow"}
+_DENSE_ONLY = {"svd", "pinv", "cholesky", "lu"}
 
 
-def choose(fname: str, A, alg: Auto) -> Algorithm:
-    """The algorithm ``Auto`` runs for ``lo.<fname>(A)`` once no structural rule applies.
+def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -> tuple[Algorithm, str]:
+    """``(algorithm, reason)``: what ``Auto`` runs for ``lo.<fname>(A)`` at a leaf.
 
-    Example:
-        >>> import numpy as np, linops as lo
-        >>> from linops.functions.auto import choose
-        >>> choose("solve", lo.PSD(lo.Dense(np.eye(3))), lo.Auto())
-        Cholesky()
+    ``k`` and ``which`` are the number and kind of eigenpairs asked of ``eig``.
     """
-    if fname in _FACTORIZING:
-        return Cholesky() if A.isa(PSD) else LU()
-    if fname in _SPECTRAL:
-        return Eigh() if A.isa(SelfAdjoint) else Eig()
     if fname in ("trace", "diag"):
-        return Exact()
+        return Exact(), "exact probing by blocks of unit vectors (n matvecs, no n² memory)"
+    psd, self_adjoint = A.isa(PSD), A.isa(SelfAdjoint)
+    dense = _dense_candidate(fname, psd, self_adjoint)
+    krylov = _krylov_candidate(fname, A, auto, psd, self_adjoint, k, which)
+    dense_cost = dense.cost(fname, A) if dense is not None else _dense_only_cost(A)
+    if dense_cost.bytes <= _ALWAYS_AFFORDABLE:
+        return dense, f"small: dense ({dense_cost})"
+    budget = auto.memory_budget if auto.memory_budget is not None else 0.5 * A.bk.available_memory(A.device)
+    fits = dense_cost.bytes <= budget
+    if krylov is not None:
+        krylov_cost = krylov.cost(fname, A)
+        estimate = f"dense {dense_cost} vs {krylov.name} {krylov_cost}; budget {_human_bytes(budget)}"
+        prefer_dense = fname == "slogdet" or dense_cost.flops <= krylov_cost.flops
+        if fits and prefer_dense:
+            return dense, f"dense is affordable and preferred ({estimate})"
+        if krylov_cost.bytes <= budget:
+            return krylov, f"{krylov.name} is cheaper or the dense matrix does not fit ({estimate})"
+    if fits:
+        return dense, f"dense fits ({dense_cost}; budget {_human_bytes(budget)})"
+    raise MemoryError(_nothing_fits(fname, A, dense_cost, budget, psd, self_adjoint))
+
+
+def _dense_candidate(fname, psd, self_adjoint):
+    if fname in _SOLVES or fname == "slogdet":
+        return Cholesky() if psd else LU()
+    if fname in _SPECTRAL:
+        return Eigh() if self_adjoint else Eig()
+    if fname in _DENSE_ONLY:
+        return None
     raise ValueError(f"Auto has no choice for lo.{fname}")
+
+
+def _krylov_candidate(fname, A, auto, psd, self_adjoint, k, which):
+    if fname in _SOLVES and psd:
+        return CG(tol=auto.tol, max_iters=auto.max_iters)
+    if fname == "slogdet" and psd:
+        return SLQ()
+    if fname == "eig" and self_adjoint and k is not None and k < A.shape[0]:
+        return Lanczos(tol=auto.tol, max_iters=min(auto.max_iters, A.shape[0]), k=k, which=which)
+    return None
+
+
+def _dense_only_cost(A) -> Cost:
+    m, n = A.shape
+    return Cost(14.0 * m * n * min(m, n), 3.0 * m * n * _itemsize(A))
+
+
+def _itemsize(A) -> int:
+    return int(getattr(A.dtype, "itemsize", 8))
+
+
+def _nothing_fits(fname, A, dense_cost, budget, psd, self_adjoint) -> str:
+    hints = {
+        "solve": "annotate lo.PSD(A) if A is positive definite (then CG runs matrix-free)",
+        "inv": "annotate lo.PSD(A) if A is positive definite (then CG runs matrix-free)",
+        "slogdet": "annotate lo.PSD(A) if A is positive definite (then SLQ estimates it matrix-free)",
+        "eig": "annotate lo.SelfAdjoint(A) and ask for k eigenpairs (then Lanczos runs matrix-free)",
+    }
+    hint = hints.get(fname, "use structure (Kronecker, BlockDiag, low rank, ...) that linops can exploit")
+    if fname in ("solve", "inv") and psd:
+        hint = "raise Auto(memory_budget=...) or pass alg=lo.CG() with a preconditioner"
+    if fname == "eig" and self_adjoint:
+        hint = "ask for k < n eigenpairs (then Lanczos runs matrix-free)"
+    return (f"lo.{fname}: no algorithm fits {A!r}: a dense matrix needs {_human_bytes(dense_cost.bytes)} but the "
+            f"memory budget is {_human_bytes(budget)}, and no matrix-free algorithm applies; {hint}")

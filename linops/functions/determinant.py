@@ -1,19 +1,23 @@
-"""``slogdet``, ``logdet`` and ``det``, with their generic dense rules.
+"""``slogdet``, ``logdet`` and ``det``, with their generic rules.
 
 ``logdet`` and ``det`` use the ``slogdet`` rules: a structural ``slogdet`` rule serves all three.
+At a leaf the requested algorithm runs (Cholesky, LU, Eigh, SLQ; Auto chooses by cost).
 """
 
 from __future__ import annotations
 
-from linops.algorithms import LU, Algorithm, Auto, Cholesky
-from linops.dispatch import apply_rule, dispatch, heavy
-from linops.functions._common import algorithm_arg, cholesky_factor, dense_matrix, operator_arg
+from linops.algorithms import Algorithm, Auto
+from linops.dispatch import apply_rule, dispatch
+from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
+from linops.functions.leaf import run_leaf, with_info
 from linops.operator import LinearOperator
 
 
-def slogdet(A, alg=None):
+def slogdet(A, alg=None, info: bool = False):
     """``(sign, logabsdet)`` with det A = sign · exp(logabsdet); sign is 0 for singular A.
+
+    With ``info=True`` returns ``((sign, logabsdet), info)`` (see :func:`linops.solve`).
 
     Example:
         >>> import numpy as np, linops as lo
@@ -21,18 +25,21 @@ def slogdet(A, alg=None):
         >>> float(sign), round(float(logabs), 6)
         (-1.0, 2.079442)
     """
-    return apply_rule("slogdet", operator_arg(A, "slogdet"), algorithm_arg(alg, "slogdet"))
+    A = operator_arg(A, "slogdet")
+    return _with_info("slogdet", A, algorithm_arg(alg, "slogdet"), info, lambda a: apply_rule("slogdet", A, a))
 
 
-def logdet(A, alg=None):
-    """log |det A|.
+def logdet(A, alg=None, info: bool = False):
+    """log |det A|. With ``info=True`` returns ``(logdet, info)``; for ``alg=lo.SLQ()`` the
+    ``info.error`` is the estimate's standard error.
 
     Example:
         >>> import numpy as np, linops as lo
         >>> round(float(lo.logdet(lo.Diagonal(np.array([1.0, np.e])))), 6)
         1.0
     """
-    return apply_rule("logdet", operator_arg(A, "logdet"), algorithm_arg(alg, "logdet"))
+    A = operator_arg(A, "logdet")
+    return _with_info("logdet", A, algorithm_arg(alg, "logdet"), info, lambda a: apply_rule("logdet", A, a))
 
 
 def det(A, alg=None):
@@ -48,6 +55,10 @@ def det(A, alg=None):
     return sign * A.bk.xp.exp(logabs)
 
 
+def _with_info(fname, A, alg, info, compute):
+    return with_info(fname, A, alg, info, lambda: compute(alg))
+
+
 @dispatch(name="logdet", precedence=-1)
 def logdet_from_slogdet(A: LinearOperator, alg: Algorithm):
     """The log-magnitude from the slogdet rules."""
@@ -56,24 +67,17 @@ def logdet_from_slogdet(A: LinearOperator, alg: Algorithm):
 
 @dispatch(name="slogdet", precedence=-1)
 def slogdet_auto(A: LinearOperator, alg: Auto):
-    """Auto: Cholesky when PSD, else LU (see linops.functions.auto)."""
-    return apply_rule("slogdet", A, choose("slogdet", A, alg))
+    """Auto at a leaf: a dense factorization when it fits, SLQ for large PSD operators."""
+    chosen, reason = choose("slogdet", A, alg)
+    return run_leaf("slogdet", A, chosen, placeholder=lambda: _placeholder(A), requested=alg, reason=reason)
 
 
 @dispatch(name="slogdet", precedence=-1)
-def slogdet_by_cholesky(A: LinearOperator, alg: Cholesky):
-    """2 Σ log Lᵢᵢ from the dense Cholesky factor."""
-    xp = A.bk.xp
-    L = cholesky_factor(A)
-    logabs = 2 * xp.sum(xp.log(xp.abs(xp.linalg.diagonal(L))))
-    return xp.ones_like(logabs), logabs
+def slogdet_leaf(A: LinearOperator, alg: Algorithm):
+    """The requested algorithm at a leaf (Cholesky, LU, Eigh, SLQ)."""
+    return run_leaf("slogdet", A, alg, placeholder=lambda: _placeholder(A))
 
 
-@dispatch(name="slogdet", precedence=-1)
-def slogdet_by_lu(A: LinearOperator, alg: LU):
-    """The backend's LU-based slogdet of the dense matrix."""
-    n = A.shape[0]
-    M = dense_matrix(A)
+def _placeholder(A):
     bk = A.bk
-    placeholder = (bk.ones((), A.dtype, A.device), bk.zeros((), bk.real_dtype(A.dtype), A.device))
-    return heavy(f"LU slogdet {n}×{n}", 2 * n**3 / 3, lambda: tuple(bk.slogdet(M)), lambda: placeholder)
+    return bk.ones((), A.dtype, A.device), bk.zeros((), bk.real_dtype(A.dtype), A.device)

@@ -6,11 +6,15 @@ by ``which`` and order them. ``eigh`` marks its argument self-adjoint and uses t
 
 from __future__ import annotations
 
-from linops.algorithms import Algorithm, Auto, Eig, Eigh
+import dataclasses
+
+from linops.algorithms import Algorithm, Auto, Lanczos
+from linops.algorithms import svd as svd_alg
 from linops.annotations import SelfAdjoint
 from linops.dispatch import apply_rule, dispatch
-from linops.functions._common import algorithm_arg, eig_dense, eigh_dense, operator_arg, svd_dense
+from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
+from linops.functions.leaf import run_leaf
 from linops.operator import LinearOperator
 
 _WHICH = ("LM", "SM", "LA", "SA")
@@ -30,8 +34,8 @@ def eig(A, k=None, which: str = "LM", alg=None):
     A = operator_arg(A, "eig")
     k = _check_k(k, A, "eig")
     _check_which(which, "eig")
-    vals, vecs = apply_rule("eig", A, algorithm_arg(alg, "eig"))
-    order = _order(A.bk, vals, which, k)
+    vals, vecs = apply_rule("eig", A, _requesting(algorithm_arg(alg, "eig"), k, which, A.shape[0]))
+    order = _order(A.bk, vals, which, min(k, vals.shape[0]))
     return _take(A.bk, vals, order), _columns(A.bk, vecs, order)
 
 
@@ -52,9 +56,9 @@ def eigh(A, k=None, which: str = "LA", alg=None):
     if not A.isa(SelfAdjoint):
         A = SelfAdjoint(A)
     xp = A.bk.xp
-    vals, vecs = apply_rule("eig", A, algorithm_arg(alg, "eigh"))
+    vals, vecs = apply_rule("eig", A, _requesting(algorithm_arg(alg, "eigh"), k, which, A.shape[0]))
     vals = xp.real(vals) if A.bk.is_complex(vals.dtype) else vals
-    chosen = _order(A.bk, vals, which, k)
+    chosen = _order(A.bk, vals, which, min(k, vals.shape[0]))
     chosen = _take(A.bk, chosen, xp.argsort(_take(A.bk, vals, chosen)))
     return _take(A.bk, vals, chosen), _columns(A.bk, vecs, chosen)
 
@@ -101,6 +105,13 @@ def svd(A, k=None, which: str = "LM", alg=None):
     return _columns(A.bk, U, order), _take(A.bk, S, order), rows.T
 
 
+def _requesting(alg, k, which, n):
+    """An eigensolver that computes only some eigenpairs learns which (k = None: all of them)."""
+    if isinstance(alg, (Auto, Lanczos)):
+        return dataclasses.replace(alg, k=None if k >= n else k, which=which)
+    return alg
+
+
 def _check_k(k, A, fname, size=None):
     size = A.shape[0] if size is None else size
     if k is None:
@@ -136,23 +147,28 @@ def _columns(bk, vecs, index):
 
 @dispatch(name="eig", precedence=-1)
 def eig_auto(A: LinearOperator, alg: Auto):
-    """Auto: dense eigh when self-adjoint, else dense eig."""
-    return apply_rule("eig", A, choose("eig", A, alg))
+    """Auto at a leaf: dense eigh/eig when affordable, Lanczos for a few eigenpairs of a large
+    self-adjoint operator (see linops.functions.auto)."""
+    chosen, reason = choose("eig", A, alg, k=alg.k, which=alg.which)
+    return run_leaf("eig", A, chosen, placeholder=lambda: _placeholder(A, chosen), requested=alg, reason=reason)
 
 
 @dispatch(name="eig", precedence=-1)
-def eig_by_eigh(A: LinearOperator, alg: Eigh):
-    """The dense symmetric/Hermitian eigendecomposition."""
-    return eigh_dense(A)
-
-
-@dispatch(name="eig", precedence=-1)
-def eig_by_eig(A: LinearOperator, alg: Eig):
-    """The dense general eigendecomposition."""
-    return eig_dense(A)
+def eig_leaf(A: LinearOperator, alg: Algorithm):
+    """The requested eigensolver at a leaf (Eigh, Eig, Lanczos)."""
+    return run_leaf("eig", A, alg, placeholder=lambda: _placeholder(A, alg))
 
 
 @dispatch(name="svd", precedence=-1)
 def svd_dense_rule(A: LinearOperator, alg: Algorithm):
     """The dense thin SVD."""
-    return svd_dense(A)
+    return svd_alg.decompose(A)
+
+
+def _placeholder(A, alg):
+    bk = A.bk
+    n = A.shape[0]
+    k = getattr(alg, "k", None) or n
+    dtype = A.dtype if A.isa(SelfAdjoint) else bk.result_type(A.dtype, bk.xp.complex64)
+    return (bk.ones((k,), bk.real_dtype(dtype) if A.isa(SelfAdjoint) else dtype, A.device),
+            bk.xp.broadcast_to(bk.zeros((1, 1), dtype, A.device), (n, k)))

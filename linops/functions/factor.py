@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from linops.algorithms import Algorithm
+from linops.algorithms import LU, Algorithm, Auto, Cholesky
+from linops.algorithms import cholesky as cholesky_alg
+from linops.algorithms import lu as lu_alg
 from linops.dispatch import apply_rule, dispatch
-from linops.functions._common import algorithm_arg, cholesky_factor, lu_factors, operator_arg
+from linops.functions._common import algorithm_arg, operator_arg
+from linops.functions.leaf import refuse
 from linops.operator import LinearOperator
 from linops.operators.permutation import Permutation
 from linops.operators.triangular import Triangular
@@ -35,13 +38,17 @@ def lu(A, alg=None):
 
 @dispatch(name="cholesky", precedence=-1)
 def cholesky_dense(A: LinearOperator, alg: Algorithm):
-    """The dense Cholesky factor as a Triangular operator."""
-    return Triangular(cholesky_factor(A), lower=True)
+    """The dense Cholesky factor as a Triangular operator (Auto or Cholesky)."""
+    if not isinstance(alg, (Auto, Cholesky)):
+        raise refuse("cholesky", A, alg)
+    return Triangular(cholesky_alg.factor(A), lower=True)
 
 
 @dispatch(name="lu", precedence=-1)
 def lu_dense(A: LinearOperator, alg: Algorithm):
-    """The dense LU factors: A = P L U."""
-    perm, L, U = lu_factors(A, check_singular=False)
+    """The dense LU factors: A = P L U (Auto or LU)."""
+    if not isinstance(alg, (Auto, LU)):
+        raise refuse("lu", A, alg)
+    perm, L, U = lu_alg.factor(A, check_singular=False)
     P = Permutation(A.bk.xp.argsort(perm), A.dtype)  # A[perm] = L U, so A = P L U
     return P, Triangular(L, lower=True, unit_diagonal=True), Triangular(U, lower=False)

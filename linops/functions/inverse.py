@@ -1,45 +1,61 @@
-"""``solve``, ``inv`` and ``pinv``, with their generic dense rules.
+"""``solve``, ``inv`` and ``pinv``, with their generic rules.
 
 ``solve(A, b)`` uses the ``solve`` rules, whose generic rule is ``inv(A) @ b``: so every
-structural ``inv`` rule (Diagonal, Product, Kronecker, ...) serves ``solve`` as well.
+structural ``inv`` rule (Diagonal, Product, Kronecker, ...) serves ``solve`` as well. At a leaf
+(no structure rule left) the requested algorithm runs: a dense factorization gives factor
+operators, an iterative one (CG) a lazy :class:`IterativeInverse` that solves when applied.
 """
 
 from __future__ import annotations
 
-from linops.algorithms import LU, Algorithm, Auto, Cholesky
-from linops.annotations import PSD
-from linops.dispatch import apply_rule, dispatch, heavy
-from linops.errors import SingularMatrixError
-from linops.functions._common import algorithm_arg, cholesky_factor, dense_matrix, lu_factors, operator_arg
+from linops.algorithms import LU, Algorithm, Auto, Cholesky, Eigh
+from linops.algorithms import cholesky as cholesky_alg
+from linops.algorithms import eigh as eigh_alg
+from linops.algorithms import lu as lu_alg
+from linops.algorithms.densify import dense_matrix
+from linops.annotations import PSD, SelfAdjoint
+from linops.dispatch import apply_rule, dispatch, note_plan, recording
+from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
+from linops.functions.leaf import refuse, run_leaf, with_info
 from linops.operator import LinearOperator
 from linops.operators.dense import Dense
+from linops.operators.inverse import InverseOperator
 from linops.operators.permutation import Permutation
 from linops.operators.product import Product
+from linops.operators.scalar import Identity
 from linops.operators.triangular import Triangular, TriangularInverse
+from linops.plan import heavy
+from linops.report import Leaf, report
 
 
 def solve(A, b, alg=None, info: bool = False):
     """The array ``x`` with ``A x = b``, for ``b`` of shape ``(n,)`` or ``(n, k)``.
 
-    With ``info=True`` returns ``(x, info)``, ``info`` a dict with the algorithm used.
+    With ``info=True`` returns ``(x, info)``: ``info`` (a :class:`linops.report.Info`) names the
+    algorithm that ran at each leaf, with iterations, residual and a converged flag.
 
     Example:
         >>> import numpy as np, linops as lo
         >>> lo.solve(lo.Diagonal(np.array([2.0, 4.0])), np.ones(2)).tolist()
         [0.5, 0.25]
+        >>> x, info = lo.solve(lo.PSD(lo.Dense(np.eye(2) * 2)), np.ones(2), alg=lo.CG(), info=True)
+        >>> info.algorithm, int(info.iterations)
+        ('CG', 1)
     """
     A = operator_arg(A, "solve")
     alg = algorithm_arg(alg, "solve")
     A._check_operand(b, "right")
     b = A._promote(b)
-    x = apply_rule("solve", A, b[:, None] if b.ndim == 1 else b, alg)
+    out = with_info("solve", A, alg, info, lambda: apply_rule("solve", A, b[:, None] if b.ndim == 1 else b, alg))
+    x, leaves = out if info else (out, None)
     x = x[:, 0] if b.ndim == 1 else x
-    return (x, {"algorithm": alg}) if info else x
+    return (x, leaves) if info else x
 
 
 def inv(A, alg=None) -> LinearOperator:
-    """A LinearOperator for A⁻¹ (structured where A is; a factorization for dense A).
+    """A LinearOperator for A⁻¹: structured where A is, factor operators at dense leaves, and lazy
+    (solving on each application) where the algorithm is iterative.
 
     Example:
         >>> import numpy as np, linops as lo
@@ -60,6 +76,34 @@ def pinv(A, alg=None) -> LinearOperator:
     return apply_rule("pinv", operator_arg(A, "pinv", square=False), algorithm_arg(alg, "pinv"))
 
 
+class IterativeInverse(InverseOperator):
+    """A⁻¹ applied by an iterative solver: each ``A⁻¹ @ X`` runs ``alg`` on all columns of X at once.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> Ainv = lo.inv(lo.PSD(lo.Dense(np.diag([2.0, 4.0]))), alg=lo.CG())
+        >>> type(Ainv).__name__, (Ainv @ np.ones(2)).round(6).tolist()
+        ('IterativeInverse', [0.5, 0.25])
+    """
+
+    def __init__(self, A: LinearOperator, alg: Algorithm):
+        self.A = A
+        self._alg = alg
+        super().__init__(A.dtype, A.shape, annotations=A.annotations & {PSD, SelfAdjoint, *PSD.closure})
+
+    def inverted(self) -> LinearOperator:
+        return self.A
+
+    def _matmat(self, X):
+        return run_leaf("solve", self.A, self._alg, X, placeholder=lambda: X)
+
+    def _rmatmat(self, X):
+        # X A⁻¹ = (A⁻ᴴ Xᴴ)ᴴ: a solve with the adjoint
+        xp = self.bk.xp
+        Y = run_leaf("solve", self.A.H, self._alg, xp.conj(X).mT, placeholder=lambda: xp.conj(X).mT)
+        return xp.conj(Y).mT
+
+
 @dispatch(name="solve", precedence=-1)
 def solve_via_inverse(A: LinearOperator, B: object, alg: Algorithm):
     """inv(A) @ B, so that every inv rule serves solve."""
@@ -67,46 +111,77 @@ def solve_via_inverse(A: LinearOperator, B: object, alg: Algorithm):
 
 
 @dispatch(name="solve", precedence=-1)
-def solve_dense_lu(A: Dense, B: object, alg: LU):
-    """One LAPACK solve (LU with partial pivoting) on the dense matrix."""
-    n = A.shape[0]
-    X, failed = heavy(f"LU solve {n}×{n}", 2 * n**3 / 3, lambda: A.bk.solve(A.M, B),
-                      lambda: (B, None))
-    if failed is not None and not A.bk.is_tracer(failed) and A.bk.to_host_bool(failed):
-        raise SingularMatrixError(f"{A!r} is singular to working precision; "
-                                  f"use lo.pinv for a least-squares inverse")
-    return X
-
-
-@dispatch(name="solve", precedence=-1)
-def solve_dense_auto(A: Dense, B: object, alg: Auto):
-    """Auto on a dense matrix: Cholesky when PSD, else LU."""
-    return apply_rule("solve", A, B, choose("solve", A, alg))
+def solve_dense(A: Dense, B: object, alg: Algorithm):
+    """A dense matrix: one solve by the requested algorithm (Auto: see linops.functions.auto)."""
+    if isinstance(alg, Auto):
+        chosen, reason = choose("solve", A, alg)
+        return run_leaf("solve", A, chosen, B, placeholder=lambda: B, requested=alg, reason=reason)
+    if "solve" not in alg.functions:
+        raise refuse("solve", A, alg)
+    return run_leaf("solve", A, alg, B, placeholder=lambda: B)
 
 
 @dispatch(name="inv", precedence=-1)
 def inv_auto(A: LinearOperator, alg: Auto):
-    """Auto: Cholesky when PSD, else LU (see linops.functions.auto)."""
-    return apply_rule("inv", A, choose("inv", A, alg))
+    """Auto at a leaf: the cheapest algorithm that fits in memory (see linops.functions.auto)."""
+    chosen, reason = choose("inv", A, alg)
+    note_plan(f"Auto chose {chosen!r}: {reason}")
+    return apply_rule("inv", A, chosen)
+
+
+@dispatch(name="inv", precedence=-1)
+def inv_iterative(A: LinearOperator, alg: Algorithm):
+    """An iterative algorithm: a lazy inverse that runs it on every application."""
+    if "solve" not in alg.functions:
+        raise refuse("inv", A, alg)
+    return IterativeInverse(A, alg)
 
 
 @dispatch(name="inv", precedence=-1)
 def inv_by_cholesky(A: LinearOperator, alg: Cholesky):
     """A⁻¹ = L⁻ᴴ L⁻¹ from the dense Cholesky factor L."""
-    Linv = TriangularInverse(Triangular(cholesky_factor(A), lower=True))
+    if recording():
+        return _factored_placeholder(A, alg)
+    Linv = TriangularInverse(Triangular(cholesky_alg.factor(A), lower=True))
+    report(Leaf("inv", repr(A), alg.name))
     return Product(Linv.H, Linv, annotations={PSD, *PSD.closure})
 
 
 @dispatch(name="inv", precedence=-1)
 def inv_by_lu(A: LinearOperator, alg: LU):
     """A⁻¹ = U⁻¹ L⁻¹ P from the dense LU factors, A[perm] = L U."""
-    perm, L, U = lu_factors(A, check_singular=True)
+    if recording():
+        return _factored_placeholder(A, alg)
+    perm, L, U = lu_alg.factor(A, check_singular=True)
+    report(Leaf("inv", repr(A), alg.name))
     return Product(TriangularInverse(Triangular(U, lower=False)),
                    TriangularInverse(Triangular(L, lower=True, unit_diagonal=True)),
                    Permutation(perm, A.dtype))
 
 
+@dispatch(name="inv", precedence=-1)
+def inv_by_eigh(A: LinearOperator, alg: Eigh):
+    """A⁻¹ = Q Λ⁻¹ Qᴴ from the dense eigendecomposition (A taken as self-adjoint)."""
+    if recording():
+        return _factored_placeholder(A, alg)
+    vals, Q = eigh_alg.decompose(A)
+    eigh_alg._check_nonsingular(A, vals)
+    report(Leaf("inv", repr(A), alg.name))
+    xp = A.bk.xp
+    scaled = Q * A.bk.astype(1 / vals, Q.dtype)[None, :]
+    return Dense(scaled @ xp.conj(Q).mT, annotations=A.annotations & {SelfAdjoint, PSD, *PSD.closure})
+
+
 @dispatch(name="pinv", precedence=-1)
 def pinv_dense(A: LinearOperator, alg: Algorithm):
-    """The dense pseudo-inverse (SVD-based) of the dense matrix."""
+    """The pseudo-inverse V S⁺ Uᴴ from the dense thin SVD (singular values below the rank
+    tolerance dropped)."""
     return Dense(A.bk.pinv(dense_matrix(A)))
+
+
+def _factored_placeholder(A, alg):
+    """While explaining: log the factorization with its cost and stand in an identity."""
+    cost = alg.cost("inv", A)
+    heavy(f"{alg.name} factorization of {A!r} ({cost})", cost.flops, None, lambda: None)
+    return Identity(A.shape, A.dtype, device=A.device)
+

@@ -1,24 +1,29 @@
-"""``trace`` and ``diag``, with their generic rules (exact probing by unit vectors)."""
+"""``trace`` and ``diag``, with their generic rules (exact probing, or Hutchinson when asked)."""
 
 from __future__ import annotations
 
-from linops.algorithms import Algorithm, Auto, Exact
+from linops.algorithms import Algorithm, Auto, Hutch
+from linops.algorithms.exact import diagonal_length
 from linops.dispatch import apply_rule, dispatch
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
+from linops.functions.leaf import run_leaf, with_info
 from linops.operator import LinearOperator
 from linops.operators.dense import Dense
 
 
-def trace(A, alg=None):
-    """The trace of a square operator.
+def trace(A, alg=None, info: bool = False):
+    """The trace of a square operator (``alg=lo.Hutch()``: a stochastic estimate, its standard
+    error in ``info.error`` with ``info=True``).
 
     Example:
         >>> import numpy as np, linops as lo
         >>> float(lo.trace(lo.Identity((4, 4), np.float64)))
         4.0
     """
-    return apply_rule("trace", operator_arg(A, "trace"), algorithm_arg(alg, "trace"))
+    A = operator_arg(A, "trace")
+    alg = algorithm_arg(alg, "trace")
+    return with_info("trace", A, alg, info, lambda: apply_rule("trace", A, alg))
 
 
 def diag(A, k: int = 0, alg=None):
@@ -36,40 +41,32 @@ def diag(A, k: int = 0, alg=None):
     return apply_rule("diag", A, int(k), algorithm_arg(alg, "diag"))
 
 
-def diagonal_length(shape, k: int) -> int:
-    m, n = shape
-    return max(0, min(m, n - k) if k >= 0 else min(m + k, n))
-
-
 @dispatch(name="trace", precedence=-1)
-def trace_from_diag(A: LinearOperator, alg: Algorithm):
-    """The sum of the main diagonal from the diag rules."""
+def trace_generic(A: LinearOperator, alg: Algorithm):
+    """A trace estimator runs on A itself; otherwise the sum of the main diagonal from the diag rules."""
+    if isinstance(alg, Hutch):
+        return run_leaf("trace", A, alg, placeholder=lambda: A.bk.zeros((), A.dtype, A.device))
     return A.bk.xp.sum(apply_rule("diag", A, 0, alg))
 
 
 @dispatch(name="diag", precedence=-1)
 def diag_auto(A: LinearOperator, k: int, alg: Auto):
-    """Auto: exact probing (see linops.functions.auto)."""
-    return apply_rule("diag", A, k, choose("diag", A, alg))
+    """Auto at a leaf: exact probing (see linops.functions.auto)."""
+    chosen, reason = choose("diag", A, alg)
+    return run_leaf("diag", A, chosen, k, placeholder=lambda: _placeholder(A, k), requested=alg, reason=reason)
 
 
 @dispatch(name="diag", precedence=-1)
-def diag_by_probing(A: LinearOperator, k: int, alg: Exact):
-    """Exact: multiply by blocks of unit vectors and keep the k-th diagonal entries."""
-    bk, xp = A.bk, A.bk.xp
-    n = A.shape[1]
-    length = diagonal_length(A.shape, k)
-    cols = bk.arange(length, A.device) + max(k, 0)  # the column of each diagonal entry
-    pieces = []
-    for start in range(0, length, alg.block_size):  # one block for n ≤ block_size
-        block_cols = cols[start:start + alg.block_size]
-        b = block_cols.shape[0]
-        probes = bk.set_rows(bk.zeros((n, b), A.dtype, A.device), block_cols, bk.eye(b, A.dtype, A.device))
-        pieces.append(xp.linalg.diagonal((A @ probes)[block_cols - k]))
-    return xp.concat(pieces) if pieces else bk.zeros((0,), A.dtype, A.device)
+def diag_leaf(A: LinearOperator, k: int, alg: Algorithm):
+    """The requested algorithm at a leaf (Exact probing, Hutch)."""
+    return run_leaf("diag", A, alg, k, placeholder=lambda: _placeholder(A, k))
 
 
 @dispatch(name="diag")
 def diag_dense(A: Dense, k: int, alg: Algorithm):
     """The array's own diagonal."""
     return A.bk.xp.linalg.diagonal(A.M, offset=k)
+
+
+def _placeholder(A, k):
+    return A.bk.zeros((diagonal_length(A.shape, k),), A.dtype, A.device)

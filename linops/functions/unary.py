@@ -9,12 +9,18 @@ general dense matrix uses the backend's ``expm``).
 from __future__ import annotations
 
 from linops.algorithms import Algorithm, Auto, Eig, Eigh
+from linops.algorithms import eig as eig_alg
+from linops.algorithms import eigh as eigh_alg
+from linops.algorithms.densify import dense_matrix
 from linops.annotations import SelfAdjoint
-from linops.dispatch import apply_rule, dispatch, has_structural_rule, heavy, recording
-from linops.functions._common import algorithm_arg, dense_matrix, eig_dense, eigh_dense, operator_arg
+from linops.dispatch import apply_rule, dispatch, has_structural_rule, heavy, note_plan, recording
+from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
+from linops.functions.leaf import refuse
 from linops.operator import LinearOperator
+from linops.operators._spectral import checked_values
 from linops.operators.dense import Dense
+from linops.operators.scalar import Identity
 
 
 def apply_unary(f, A, alg=None) -> LinearOperator:
@@ -112,13 +118,23 @@ def pow_generic(A: LinearOperator, a: object, alg: Algorithm):
 @dispatch(name="apply_unary", precedence=-1)
 def apply_unary_auto(f: object, A: LinearOperator, alg: Auto):
     """Auto: dense eigh when self-adjoint, else dense eig."""
-    return apply_rule("apply_unary", f, A, choose("apply_unary", A, alg))
+    chosen, reason = choose("apply_unary", A, alg)
+    note_plan(f"Auto chose {chosen!r}: {reason}")
+    return apply_rule("apply_unary", f, A, chosen)
+
+
+@dispatch(name="apply_unary", precedence=-1)
+def apply_unary_refused(f: object, A: LinearOperator, alg: Algorithm):
+    """An algorithm that computes no eigendecomposition: refused with what would work."""
+    raise refuse("apply_unary", A, alg)
 
 
 @dispatch(name="apply_unary", precedence=-1)
 def apply_unary_by_eigh(f: object, A: LinearOperator, alg: Eigh):
     """Q f(Λ) Qᴴ from the dense eigendecomposition."""
-    vals, Q = eigh_dense(A)
+    if recording():
+        return _placeholder(A, alg)
+    vals, Q = eigh_alg.decompose(A)
     fvals = checked_values(f, vals, A)
     Qf = Q * A.bk.astype(fvals, A.bk.result_type(fvals.dtype, Q.dtype))[None, :]
     out = Qf @ A.bk.xp.conj(Q).mT
@@ -129,7 +145,9 @@ def apply_unary_by_eigh(f: object, A: LinearOperator, alg: Eigh):
 def apply_unary_by_eig(f: object, A: LinearOperator, alg: Eig):
     """V f(Λ) V⁻¹ from the dense eigendecomposition (real when A and the result are real)."""
     bk, xp = A.bk, A.bk.xp
-    vals, V = eig_dense(A)
+    if recording():
+        return _placeholder(A, alg)
+    vals, V = eig_alg.decompose(A)
     fvals = checked_values(f, vals, A)
     Vf = V * bk.astype(fvals, V.dtype)[None, :]
     out = bk.solve(V.mT, Vf.mT)[0].mT  # V f(Λ) V⁻¹
@@ -140,15 +158,8 @@ def apply_unary_by_eig(f: object, A: LinearOperator, alg: Eig):
     return Dense(out)
 
 
-def checked_values(f, vals, A):
-    """f(vals), with a clear error where finite eigenvalues give non-finite values."""
-    bk = A.bk
-    fvals = f(vals)
-    if recording() or bk.is_tracer(fvals) or not bk.is_floating(fvals.dtype):
-        return fvals
-    if bk.to_host_bool(bk.xp.any(~bk.xp.isfinite(fvals)) & bk.xp.all(bk.xp.isfinite(vals))):
-        raise ValueError(f"the matrix function is not defined on the spectrum of {A!r} "
-                         f"(eigenvalues in [{bk.xp.min(bk.xp.real(vals))}, {bk.xp.max(bk.xp.real(vals))}] "
-                         f"give non-finite values); for real operators with negative eigenvalues pass a "
-                         f"complex operator")
-    return fvals
+def _placeholder(A, alg):
+    """While explaining: log the eigendecomposition with its cost and stand in an identity."""
+    cost = alg.cost("apply_unary", A)
+    heavy(f"{alg.name} of {A!r} ({cost})", cost.flops, None, lambda: None)
+    return Identity(A.shape, A.dtype, device=A.device)

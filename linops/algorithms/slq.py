@@ -1,0 +1,122 @@
+"""SLQ: stochastic Lanczos quadrature for the log-determinant of a positive-definite operator.
+
+log det A = tr log A ≈ (n / p) Σ_probes Σ_j τ_j² log θ_j, where θ_j, τ_j are the eigenvalues and
+the first eigenvector components of the Lanczos tridiagonal matrix of each Rademacher probe
+(Gauss quadrature of zᵀ log(A) z). All probes run together, one ``A @ Z`` per step on an (n, p)
+block, without reorthogonalisation (the quadrature does not need it: memory O(n p)). Two numbers
+are reported: the Monte-Carlo standard error over probes (``error``, in absolute log-det units),
+and the quadrature's convergence, the change of the estimate over the last fifth of the steps,
+relative to the estimate (``residual``; ``converged`` when ≤ ``tol``).
+
+Example:
+    >>> import numpy as np, linops as lo
+    >>> A = lo.PSD(lo.Diagonal(np.linspace(1.0, 2.0, 400)))
+    >>> exact = float(np.sum(np.log(np.linspace(1.0, 2.0, 400))))
+    >>> est, info = lo.logdet(lo.PSD(lo.Dense(np.diag(np.linspace(1.0, 2.0, 400)))), alg=lo.SLQ(key=0), info=True)
+    >>> abs(float(est) - exact) < 4 * float(info.error)
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from linops.algorithms.base import Cost, IterativeAlgorithm, Stats, itemsize, matvec_cost
+
+
+@dataclass(frozen=True, repr=False)
+class SLQ(IterativeAlgorithm):
+    """Stochastic Lanczos quadrature for log-determinants of positive-definite operators.
+
+    Args:
+        tol: the quadrature's convergence (relative change over the last fifth of the steps).
+        max_iters: Lanczos steps per probe.
+        on_fail: "raise", "warn" or "ignore".
+        num_probes: Rademacher probes (the error estimate shrinks as 1/√num_probes).
+        key: random seed (int) or JAX PRNG key.
+    """
+
+    tol: float = 1e-3
+    max_iters: int = 100
+    num_probes: int = 16
+    key: Any = None
+
+    functions = frozenset({"slogdet"})
+
+    def cost(self, fname, A, k=1):
+        n = A.shape[0]
+        m = min(n, self.max_iters)
+        p = self.num_probes
+        return Cost(m * p * (matvec_cost(A) + 8.0 * n) + p * 9.0 * m**3, 4.0 * n * p * itemsize(A))
+
+    def slogdet(self, A):
+        logabs, stats = logdet(A, self)
+        xp = A.bk.xp
+        return (A.bk.astype(xp.ones_like(logabs), A.dtype), logabs), stats
+
+
+def logdet(A, alg: SLQ):
+    """``(estimate, Stats)`` of log det A for a positive-definite ``A``."""
+    bk, xp = A.bk, A.bk.xp
+    if not any(a.name == "PSD" for a in A.annotations):
+        raise ValueError(f"SLQ estimates log-determinants of positive-definite operators; {A!r} is not annotated "
+                         f"lo.PSD (annotate it if it holds, or use alg=lo.LU() for an exact dense slogdet)")
+    n = A.shape[0]
+    p = alg.num_probes
+    m = min(n, alg.max_iters)
+    real = bk.real_dtype(A.dtype)
+    Z = bk.random_rademacher(alg.key, (n, p), A.dtype, A.device)
+    alpha, beta = _block_lanczos_coefficients(A, Z / n**0.5, m)
+    per_probe = _quadrature(bk, alpha, beta, m)
+    estimate = n * xp.mean(per_probe)
+    stderr = n * xp.std(per_probe) / max(p - 1, 1) ** 0.5 if p > 1 else xp.abs(estimate)
+    shorter = max(1, m - max(1, m // 5))
+    previous = n * xp.mean(_quadrature(bk, alpha[:, :shorter], beta[:, :shorter], shorter))
+    change = xp.abs(estimate - previous) / xp.maximum(xp.abs(estimate), bk.asarray(1.0, dtype=real))
+    converged = (change <= alg.tol) | (m == n)
+    return estimate, Stats(iterations=m, residual=change, converged=converged, error=stderr)
+
+
+def _block_lanczos_coefficients(A, V0, m):
+    """α, β (each (p, m)) of p independent Lanczos runs started at the columns of V0."""
+    bk, xp = A.bk, A.bk.xp
+    p = V0.shape[1]
+    real = bk.real_dtype(A.dtype)
+    eps = 1e-6 if real == bk.canonical_dtype("float32") else 1e-12
+
+    def step(j, state):
+        V, V_prev, b_prev, alpha, beta, alive = state
+        W = A @ V
+        a = bk.column_dots(V, W)
+        W = W - bk.astype(a, A.dtype)[None, :] * V - bk.astype(b_prev, A.dtype)[None, :] * V_prev
+        b = bk.column_norms(W)
+        a = xp.where(alive, a, 1.0)  # a finished run contributes θ = 1 (log 1 = 0) with weight 0
+        b = xp.where(alive, b, 0.0)
+        alive = alive & (b > eps * (xp.abs(a) + b))
+        b = xp.where(alive, b, 0.0)
+        alpha = bk.write_row(alpha, j, a)
+        beta = bk.write_row(beta, j, b)
+        V_next = W * bk.astype(xp.where(alive, 1 / xp.where(alive, b, 1.0), 0.0), A.dtype)[None, :]
+        return V_next, V, b, alpha, beta, alive
+
+    state = (V0, xp.zeros_like(V0), bk.zeros((p,), real, A.device), bk.zeros((m, p), real, A.device),
+             bk.zeros((m, p), real, A.device),
+             bk.ones((p,), real, A.device) > 0)
+    _, _, _, alpha, beta, _ = bk.fori_loop(m, step, state)
+    return alpha.mT, beta.mT
+
+
+def _quadrature(bk, alpha, beta, m):
+    """Σ_j τ_j² log θ_j for each run: (p,) from α, β of shape (p, m)."""
+    xp = bk.xp
+    i = bk.arange(m, alpha.device if hasattr(alpha, "device") else None)
+    off = beta[:, : m - 1]
+    pad = xp.concat([off, xp.zeros_like(beta[:, :1])], axis=1)
+    T = (xp.where((i[:, None] == i[None, :])[None], alpha[:, :, None], 0.0)
+         + xp.where((i[None, :] == i[:, None] + 1)[None], pad[:, :, None], 0.0)
+         + xp.where((i[:, None] == i[None, :] + 1)[None], pad[:, None, :], 0.0))
+    theta, S = bk.eigh(T)
+    weights = S[:, 0, :] ** 2
+    logs = xp.log(xp.where(weights > 0, xp.abs(theta), 1.0))
+    return xp.sum(weights * logs, axis=1)

@@ -1,0 +1,96 @@
+"""Running an algorithm at a leaf of the operator tree: refusal, plan step, info and ``on_fail``.
+
+Every generic rule ends here once the structure rules are done: :func:`run_leaf` checks that the
+algorithm computes the function, logs a step with the algorithm's cost estimate while
+``lo.explain`` records (returning a cheap placeholder instead of running), and otherwise runs the
+algorithm's kernel, reports a :class:`linops.report.Leaf` and applies ``on_fail``.
+"""
+
+from __future__ import annotations
+
+from linops.algorithms import Algorithm, Auto
+from linops.algorithms.base import IterativeAlgorithm, fail
+from linops.algorithms.cg import raise_breakdown
+from linops.dispatch import can_read, note_plan, recording
+from linops.plan import heavy
+from linops.report import Leaf, collect, report
+
+_WHAT_COMPUTES = {
+    "solve": "Cholesky (PSD), LU, Eigh (self-adjoint), CG (PSD) or Auto",
+    "inv": "Cholesky (PSD), LU, Eigh (self-adjoint), CG (PSD) or Auto",
+    "slogdet": "Cholesky (PSD), LU, Eigh (self-adjoint), SLQ (PSD) or Auto",
+    "eig": "Eigh (self-adjoint), Eig, Lanczos (self-adjoint) or Auto",
+    "apply_unary": "Eigh (self-adjoint), Eig or Auto",
+    "trace": "Exact, Hutch or Auto",
+    "diag": "Exact, Hutch or Auto",
+}
+
+
+def refuse(fname: str, A, alg: Algorithm) -> ValueError:
+    """The error for an algorithm asked to compute what it cannot."""
+    valid = _WHAT_COMPUTES.get(fname, "Auto")
+    does = ", ".join(sorted(alg.functions)) or "nothing at a leaf yet (its kernel has not landed)"
+    return ValueError(f"lo.{fname}: {alg.name} cannot compute {fname} of {A!r} (it computes: {does}); "
+                      f"algorithms that can: {valid}")
+
+
+def run_leaf(fname: str, A, alg: Algorithm, *args, placeholder=None, requested: Algorithm | None = None,
+             reason: str = ""):
+    """``alg.<fname>(A, *args)`` at a leaf, reported; while explaining, ``placeholder()`` instead."""
+    if fname not in alg.functions:
+        raise refuse(fname, A, alg)
+    if recording():
+        if requested is not None:
+            note_plan(f"Auto chose {alg!r}: {reason}")
+        cost = alg.cost(fname, A, args[0].shape[1] if fname == "solve" else 1)
+        return heavy(f"{alg.name} {fname} on {A!r} ({cost})", cost.flops, None, placeholder)
+    value, stats = getattr(alg, fname)(A, *args)
+    leaf = Leaf(fname, repr(A), alg.name, requested=requested.name if requested is not None else None,
+                note=reason)
+    if stats is not None:
+        leaf.iterations, leaf.residual, leaf.error = stats.iterations, stats.residual, stats.error
+        leaf.converged = stats.converged
+        value = _on_fail(fname, A, alg, stats, value)
+    report(leaf)
+    return value
+
+
+def _on_fail(fname, A, alg, stats, value):
+    if not isinstance(alg, IterativeAlgorithm):
+        return value
+    bk = A.bk
+    what = f"lo.{fname}({A!r})"
+    if (stats.breakdown is not None and alg.on_fail == "raise" and can_read(bk, stats.breakdown)
+            and bk.to_host_bool(stats.breakdown)):
+        raise_breakdown(alg, what, stats)
+    if isinstance(value, tuple):  # slogdet (sign, logabs), eig (vals, vecs): poison the numbers
+        index = 1 if fname == "slogdet" else 0
+        poisoned = fail(alg, what, stats.iterations, stats.residual, stats.converged, value[index])
+        return (*value[:index], poisoned, *value[index + 1:])
+    return fail(alg, what, stats.iterations, stats.residual, stats.converged, value)
+
+
+def account(fname: str, A, alg: Algorithm, info) -> None:
+    """After a call: where no leaf ran (a closed-form structure rule), or an explicit ``alg`` ran
+    nowhere because the structure rules made it unnecessary, say so in ``info`` and the plan."""
+    ran = [leaf.algorithm for leaf in info.leaves]
+    if not ran:
+        report(Leaf(fname, repr(A), "closed form (structure rules)"))
+    if isinstance(alg, Auto) or alg.name in ran:
+        return
+    used = ", ".join(dict.fromkeys(ran)) or "no algorithm"
+    note = (f"{alg.name} was not needed: the structure rules answered lo.{fname} in closed form"
+            f"{'' if not ran else ' (with ' + used + ' on sub-problems of other functions)'}")
+    report(Leaf(fname, repr(A), "structure", requested=alg.name, note=note))
+    note_plan(note)
+
+
+def with_info(fname: str, A, alg: Algorithm, info: bool, compute):
+    """``compute()``, and with ``info=True`` also the :class:`linops.report.Info` of its leaves
+    (collected only when asked for, or while ``lo.explain`` records, so plain calls pay nothing)."""
+    if not info and not recording():
+        return compute()
+    with collect() as leaves:
+        out = compute()
+        account(fname, A, alg, leaves)
+    return (out, leaves) if info else out

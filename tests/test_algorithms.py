@@ -1,0 +1,408 @@
+"""The algorithm layer: every algorithm against a dense reference (table-driven), ``info``,
+``on_fail``, jit/vmap, the meaning of ``alg`` (honoured or clearly refused), and ``Auto``'s cost model."""
+
+from __future__ import annotations
+
+import dataclasses
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import linops as lo
+from tests.helpers import BACKENDS, assert_close, to_backend, to_numpy
+
+N = 40
+
+
+def _spd(rng, n, cond=50.0):
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (Q * np.geomspace(1.0, cond, n)) @ Q.T
+
+
+def _symmetric(rng, n):
+    M = rng.standard_normal((n, n))
+    return (M + M.T) / 2
+
+
+@dataclasses.dataclass
+class Row:
+    """One algorithm × function: how to call it and what the dense reference is."""
+
+    name: str
+    alg: object
+    call: object  # (A operator, rng, backend) -> (result as numpy, reference as numpy, info)
+    matrix: str  # "spd", "symmetric" or "general"
+    rtol: float
+    matrix_free: bool = False  # hide the Dense structure (whose diagonal is free)
+
+
+def _solve(alg):
+    def call(A, M, rng, backend):
+        B = rng.standard_normal((A.shape[0], 3))
+        X, info = lo.solve(A, to_backend(B, backend), alg=alg, info=True)
+        return to_numpy(X), np.linalg.solve(M, B), info
+    return call
+
+
+def _logdet(alg):
+    def call(A, M, rng, backend):
+        value, info = lo.logdet(A, alg=alg, info=True)
+        return np.asarray(float(to_numpy(value))), np.linalg.slogdet(M)[1], info
+    return call
+
+
+def _eigh(alg, k, which):
+    def call(A, M, rng, backend):
+        vals, _ = lo.eigh(A, k=k, which=which, alg=alg)
+        ref = np.linalg.eigvalsh(M)
+        ref = ref[-k:] if which == "LA" else ref[:k]
+        return to_numpy(vals), ref, None
+    return call
+
+
+def _trace(alg):
+    def call(A, M, rng, backend):
+        value, info = lo.trace(A, alg=alg, info=True)
+        return np.asarray(float(to_numpy(value))), np.trace(M), info
+    return call
+
+
+ALGORITHMS = [
+    Row("Cholesky solve", lo.Cholesky(), _solve(lo.Cholesky()), "spd", 1e-9),
+    Row("LU solve", lo.LU(), _solve(lo.LU()), "general", 1e-9),
+    Row("Eigh solve", lo.Eigh(), _solve(lo.Eigh()), "symmetric", 1e-8),
+    Row("CG solve", lo.CG(tol=1e-11), _solve(lo.CG(tol=1e-11)), "spd", 1e-8),
+    Row("Cholesky logdet", lo.Cholesky(), _logdet(lo.Cholesky()), "spd", 1e-10),
+    Row("LU logdet", lo.LU(), _logdet(lo.LU()), "general", 1e-10),
+    Row("Eigh logdet", lo.Eigh(), _logdet(lo.Eigh()), "symmetric", 1e-10),
+    Row("SLQ logdet", lo.SLQ(num_probes=64, key=1), _logdet(lo.SLQ(num_probes=64, key=1)), "spd", 0.05),
+    Row("Lanczos eigh LA", lo.Lanczos(tol=1e-10, key=0), _eigh(lo.Lanczos(tol=1e-10, key=0), 4, "LA"),
+        "symmetric", 1e-8),
+    Row("Lanczos eigh SA", lo.Lanczos(tol=1e-10, key=0), _eigh(lo.Lanczos(tol=1e-10, key=0), 3, "SA"),
+        "symmetric", 1e-8),
+    Row("Eigh eigh", lo.Eigh(), _eigh(lo.Eigh(), 5, "LA"), "symmetric", 1e-10),
+    Row("Exact trace", lo.Exact(block_size=7), _trace(lo.Exact(block_size=7)), "general", 1e-12, True),
+    Row("Hutch trace", lo.Hutch(num_probes=2000, key=3), _trace(lo.Hutch(num_probes=2000, key=3)), "spd", 0.05),
+]
+
+
+def _matrix(kind, rng, n=N):
+    return {"spd": _spd, "symmetric": _symmetric, "general": lambda r, m: r.standard_normal((m, m)) + m * np.eye(m)}[
+        kind](rng, n)
+
+
+def _operator(kind, M, backend, dtype=np.float64):
+    A = lo.Dense(to_backend(M, backend, dtype))
+    return lo.PSD(A) if kind == "spd" else lo.SelfAdjoint(A) if kind == "symmetric" else A
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("row", ALGORITHMS, ids=lambda r: r.name)
+def test_algorithm_against_dense(row, backend):
+    pytest.importorskip(backend)
+    rng = np.random.default_rng(0)
+    M = _matrix(row.matrix, rng)
+    A = _operator(row.matrix, M, backend)
+    got, ref, info = row.call(A.without_structure() if row.matrix_free else A, M, rng, backend)
+    np.testing.assert_allclose(got, ref, rtol=row.rtol, atol=row.rtol * np.abs(ref).max())
+    if info is not None:
+        assert info.algorithm == row.alg.name
+        assert bool(to_numpy(info.converged))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cg_float32(backend):
+    pytest.importorskip(backend)
+    rng = np.random.default_rng(1)
+    M = _spd(rng, N, cond=10)
+    b = rng.standard_normal(N)
+    x = lo.solve(lo.PSD(lo.Dense(to_backend(M, backend, np.float32))), to_backend(b, backend, np.float32),
+                 alg=lo.CG(tol=1e-5))
+    assert to_numpy(x).dtype == np.float32
+    assert_close(x, np.linalg.solve(M, b), "float32", scale=10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cg_multiple_rhs_preconditioner_and_x0(backend):
+    pytest.importorskip(backend)
+    rng = np.random.default_rng(2)
+    d = np.geomspace(1.0, 1e4, N)
+    M = _spd(rng, N, cond=5) * np.sqrt(d)[:, None] * np.sqrt(d)[None, :]  # badly scaled
+    B = rng.standard_normal((N, 4))
+    A = lo.PSD(lo.Dense(to_backend(M, backend)))
+    X, plain = lo.solve(A, to_backend(B, backend), alg=lo.CG(tol=1e-10), info=True)
+    assert_close(X, np.linalg.solve(M, B), scale=1e3)
+    jacobi = lo.Diagonal(to_backend(1 / np.diag(M), backend))
+    X, pre = lo.solve(A, to_backend(B, backend), alg=lo.CG(tol=1e-10, P=jacobi), info=True)
+    assert_close(X, np.linalg.solve(M, B), scale=1e3)
+    assert int(to_numpy(pre.iterations)) < int(to_numpy(plain.iterations))
+    exact = np.linalg.solve(M, B)
+    _, warm = lo.solve(A, to_backend(B, backend), alg=lo.CG(tol=1e-10, x0=to_backend(exact, backend)), info=True)
+    assert int(to_numpy(warm.iterations)) <= 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cg_reports_non_convergence(backend):
+    pytest.importorskip(backend)
+    rng = np.random.default_rng(3)
+    A = lo.PSD(lo.Dense(to_backend(_spd(rng, N, cond=1e6), backend)))
+    b = to_backend(rng.standard_normal(N), backend)
+    with pytest.raises(lo.ConvergenceError, match="did not converge") as err:
+        lo.solve(A, b, alg=lo.CG(max_iters=3))
+    assert err.value.iterations == 3 and err.value.residual > 1e-6
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        lo.solve(A, b, alg=lo.CG(max_iters=3, on_fail="warn"))
+    x, info = lo.solve(A, b, alg=lo.CG(max_iters=3, on_fail="ignore"), info=True)
+    assert not bool(to_numpy(info.converged)) and np.all(np.isfinite(to_numpy(x)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cg_breakdown_is_reported_not_nan(backend):
+    pytest.importorskip(backend)
+    A = lo.PSD(lo.Diagonal(to_backend(np.array([1.0, -1.0, 2.0]), backend)).without_structure())
+    with pytest.raises(lo.ConvergenceError, match="not positive definite"):
+        lo.solve(A, to_backend(np.ones(3), backend), alg=lo.CG())
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError, match="on_fail"):
+        lo.CG(on_fail="explode")
+    with pytest.raises(ValueError, match="max_iters"):
+        lo.CG(max_iters=0)
+
+
+def test_jax_jit_and_vmap_of_cg_lanczos_slq():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    rng = np.random.default_rng(4)
+    M = _spd(rng, N, cond=20)
+    b = rng.standard_normal(N)
+
+    @jax.jit
+    def solve(M, b):
+        return lo.solve(lo.PSD(lo.Dense(M)), b, alg=lo.CG(tol=1e-10))
+
+    assert_close(solve(jnp.asarray(M), jnp.asarray(b)), np.linalg.solve(M, b))
+    scales = jnp.asarray([1.0, 2.0, 4.0])
+    batched = jax.vmap(lambda s: solve(s * jnp.asarray(M), jnp.asarray(b)))(scales)
+    assert_close(batched, np.stack([np.linalg.solve(s * M, b) for s in (1.0, 2.0, 4.0)]))
+    # not converged under jit with on_fail="raise": NaN, consistently (nothing can raise there)
+    bad = jax.jit(lambda M, b: lo.solve(lo.PSD(lo.Dense(M)), b, alg=lo.CG(max_iters=2)))
+    assert np.all(np.isnan(np.asarray(bad(jnp.asarray(_spd(rng, N, 1e6)), jnp.asarray(b)))))
+
+    vals = jax.jit(lambda M: lo.eigh(lo.SelfAdjoint(lo.Dense(M)), k=3, alg=lo.Lanczos(max_iters=N))[0])(
+        jnp.asarray(M))
+    assert_close(vals, np.linalg.eigvalsh(M)[-3:])
+    est = jax.jit(lambda M: lo.logdet(lo.PSD(lo.Dense(M)), alg=lo.SLQ(num_probes=200, key=0)))(jnp.asarray(M))
+    assert abs(float(est) - np.linalg.slogdet(M)[1]) < 0.05 * abs(np.linalg.slogdet(M)[1])
+
+
+def test_torch_cg_gradient_flows():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    M = torch.tensor(_spd(rng, 8, cond=5), requires_grad=True)
+    b = torch.tensor(rng.standard_normal(8))
+    x = lo.solve(lo.PSD(lo.Dense(M)), b, alg=lo.CG(tol=1e-12))
+    x.sum().backward()
+    Md = M.detach().numpy()
+    xs = np.linalg.solve(Md, b.numpy())
+    expected = -np.outer(np.linalg.solve(Md.T, np.ones(8)), xs)  # d(1ᵀ M⁻¹ b)/dM
+    got = M.grad.numpy()  # CG assumes symmetry: compare along symmetric perturbations
+    np.testing.assert_allclose(got + got.T, expected + expected.T, rtol=1e-6, atol=1e-8)
+
+
+# --- the meaning of alg ---------------------------------------------------------------------------
+
+def _structured_cases(rng):
+    K1, K2 = _spd(rng, 4, 5), _spd(rng, 3, 5)
+    d = rng.uniform(1, 2, 6)
+    return {
+        "Dense": lo.PSD(lo.Dense(_spd(rng, 6, 5))),
+        "Diagonal": lo.PSD(lo.Diagonal(d)),
+        "Kronecker": lo.Kronecker(lo.PSD(lo.Dense(K1)), lo.PSD(lo.Dense(K2))),
+        "Kronecker + σ²I": lo.Kronecker(lo.PSD(lo.Dense(K1)), lo.PSD(lo.Dense(K2))) + 0.1 * lo.Identity((12, 12),
+                                                                                                        np.float64),
+        "BlockDiag": lo.BlockDiag(lo.PSD(lo.Dense(K1)), lo.PSD(lo.Dense(K2))),
+        "Tridiagonal": lo.Tridiagonal(-np.ones(5), 3 * np.ones(6), -np.ones(5)),
+        "LowRank + D": lo.PSD(lo.Diagonal(d)) + lo.LowRank(rng.standard_normal((6, 2))),
+        "matrix-free": lo.PSD(lo.LinearOperator(np.float64, (6, 6), matmat=lambda X: 3.0 * X)),
+    }
+
+
+@pytest.mark.parametrize("alg", [lo.Cholesky(), lo.LU(), lo.Eigh(), lo.CG(tol=1e-12)], ids=lambda a: a.name)
+@pytest.mark.parametrize("case", list(_structured_cases(np.random.default_rng(0))))
+def test_every_structure_honours_or_refuses_each_solver(case, alg):
+    A = _structured_cases(np.random.default_rng(0))[case]
+    M = A.to_dense()
+    b = np.arange(1.0, A.shape[0] + 1)
+    try:
+        x, info = lo.solve(A, b, alg=alg, info=True)
+    except (ValueError, NotImplementedError) as err:
+        assert "alg" in str(err) or "algorithm" in str(err) or alg.name in str(err)
+        return
+    np.testing.assert_allclose(x, np.linalg.solve(M, b), rtol=1e-8, atol=1e-10)
+    ran = {leaf.algorithm for leaf in info.leaves}
+    assert alg.name in ran or any(leaf.requested == alg.name and "not needed" in leaf.note
+                                  for leaf in info.leaves), ran
+
+
+def test_structure_passes_the_algorithm_to_its_parts_and_auto_elsewhere():
+    rng = np.random.default_rng(1)
+    K1, K2 = lo.PSD(lo.Dense(_spd(rng, 5, 5))), lo.PSD(lo.Dense(_spd(rng, 4, 5)))
+    K = lo.Kronecker(K1, K2)
+    x, info = lo.solve(K, np.ones(20), alg=lo.CG(tol=1e-12), info=True)
+    assert [leaf.algorithm for leaf in info.leaves] == ["CG", "CG"]  # one CG per factor
+    np.testing.assert_allclose(x, np.linalg.solve(K.to_dense(), np.ones(20)), rtol=1e-8)
+    S = K + 0.1 * lo.Identity((20, 20), np.float64)  # the rule needs the factors' eigh: Auto, not Cholesky
+    for alg in (lo.Cholesky(), lo.LU()):
+        np.testing.assert_allclose(lo.solve(S, np.ones(20), alg=alg), np.linalg.solve(S.to_dense(), np.ones(20)),
+                                   rtol=1e-8)
+
+
+def test_unneeded_explicit_algorithm_is_said():
+    D = lo.Diagonal(np.array([2.0, 4.0]))
+    _, info = lo.solve(D, np.ones(2), alg=lo.CG(), info=True)
+    assert any(leaf.requested == "CG" and "not needed" in leaf.note for leaf in info.leaves)
+    assert "not needed" in str(lo.explain(lo.solve, D, np.ones(2), alg=lo.CG()))
+
+
+def test_hutch_runs_when_asked():
+    M = _spd(np.random.default_rng(2), 30)
+    exact = lo.trace(lo.Dense(M))
+    est, info = lo.trace(lo.Dense(M), alg=lo.Hutch(num_probes=8, key=0), info=True)
+    assert info.algorithm == "Hutch" and float(info.error) > 0
+    assert float(est) != pytest.approx(float(exact), rel=1e-12)  # an estimate, not the exact trace
+    assert abs(float(est) - float(exact)) < 5 * float(info.error)
+
+
+def test_inv_with_cg_is_lazy():
+    A = lo.PSD(lo.Dense(_spd(np.random.default_rng(3), 10)))
+    Ainv = lo.inv(A, alg=lo.CG(tol=1e-12))
+    assert type(Ainv).__name__ == "IterativeInverse" and lo.inv(Ainv) is A
+    B = np.eye(10)[:, :3]
+    np.testing.assert_allclose(Ainv @ B, np.linalg.inv(A.to_dense())[:, :3], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(B.T @ Ainv, np.linalg.inv(A.to_dense())[:3], rtol=1e-8, atol=1e-10)
+
+
+def test_algorithm_that_cannot_compute_is_refused():
+    A = lo.PSD(lo.Dense(np.eye(3)))
+    with pytest.raises(ValueError, match="CG cannot compute slogdet"):
+        lo.logdet(A, alg=lo.CG())
+    with pytest.raises(ValueError, match="Cholesky cannot compute eig"):
+        lo.eigh(A, alg=lo.Cholesky())
+    with pytest.raises(ValueError, match="GMRES cannot compute solve"):
+        lo.solve(lo.Dense(np.eye(3)), np.ones(3), alg=lo.GMRES())
+
+
+def test_unknown_rule_name_is_refused_at_definition():
+    with pytest.raises(ValueError, match="no linops function named 'invv'"):
+        @lo.dispatch
+        def invv(A: lo.Dense, alg: lo.Algorithm):
+            return A
+
+
+# --- Auto as a cost model ----------------------------------------------------------------------------
+
+def test_auto_factorizes_a_moderate_dense_matrix():
+    M = _spd(np.random.default_rng(4), 2000, cond=10)
+    plan = lo.explain(lo.solve, lo.PSD(lo.Dense(M)), np.ones(2000))
+    assert any(step.startswith("Cholesky") for step in plan.algorithms)
+    _, info = lo.solve(lo.PSD(lo.Dense(M[:300, :300])), np.ones(300), info=True)
+    assert info.algorithm == "Cholesky" and info.leaves[0].requested == "Auto"
+
+
+def _big_matrix_free(n):
+    d = np.linspace(1.0, 4.0, n)
+    return lo.PSD(lo.LinearOperator(np.float64, (n, n), matmat=lambda X: d[:, None] * X)), d
+
+
+def test_auto_goes_iterative_on_a_huge_matrix_free_operator_without_allocating():
+    n = 10**6
+    A, d = _big_matrix_free(n)
+    b = np.ones(n)
+    tracemalloc.start()
+    plan = lo.explain(lo.solve, A, b)
+    x, info = lo.solve(A, b, info=True)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 200e6  # n² doubles would be 8 TB
+    assert "CG" in str(plan) and "Auto chose" in str(plan)
+    assert info.algorithm == "CG"
+    np.testing.assert_allclose(x, 1 / d, rtol=1e-5)
+
+
+def test_auto_refuses_clearly_when_nothing_fits():
+    n = 10**6
+    A = lo.LinearOperator(np.float64, (n, n), matmat=lambda X: 2.0 * X)  # no annotation
+    with pytest.raises(MemoryError, match=r"annotate lo\.PSD"):
+        lo.solve(A, np.ones(n))
+    with pytest.raises(MemoryError, match="memory budget"):
+        lo.solve(lo.PSD(A), np.ones(n), alg=lo.Auto(memory_budget=1000))
+
+
+def test_auto_eigh_uses_lanczos_for_few_eigenpairs_of_a_large_operator():
+    n = 200_000
+    d = np.linspace(0.0, 1.0, n)
+    d[-2:] = [2.0, 3.0]  # separated from the rest
+    A = lo.SelfAdjoint(lo.LinearOperator(np.float64, (n, n), matmat=lambda X: d[:, None] * X))
+    vals, vecs = lo.eigh(A, k=2, which="LA", alg=lo.Auto(memory_budget=2e9))
+    np.testing.assert_allclose(vals, d[-2:], rtol=1e-5)
+    assert vecs.shape == (n, 2)
+
+
+def test_auto_slogdet_goes_slq_when_dense_does_not_fit():
+    n = 10**5
+    A, d = _big_matrix_free(n)
+    est, info = lo.logdet(A, info=True)
+    assert info.algorithm == "SLQ"
+    exact = np.sum(np.log(d))
+    assert abs(float(est) - exact) < 5 * float(info.error) + 1e-3 * abs(exact)
+
+
+def test_explain_never_allocates_on_a_poisson_kronsum():
+    n = 256
+    T = lo.Tridiagonal(-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1))
+    tracemalloc.start()
+    plan = lo.explain(lo.solve, lo.KronSum(T, T), np.ones(n * n))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 100e6, peak
+    assert plan.roots
+
+
+def test_poisson_kronsum_solves_without_annotations():
+    n = 64
+    T = lo.Tridiagonal(-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1))
+    A = lo.KronSum(T, T)
+    b = np.random.default_rng(5).standard_normal(n * n)
+    x = lo.solve(A, b)
+    assert np.linalg.norm(A @ x - b) <= 1e-8 * np.linalg.norm(b)
+
+
+# --- every exported structure × each solver: runs correctly or is clearly refused ---------------------
+
+def _solver_cases():
+    from tests.operator_table import ROWS
+
+    rows = [row for row in ROWS if row.square and row.real_ok and not row.singular and "numpy" in row.backends]
+    return [pytest.param(row, alg, id=f"{row.name}-{alg.name}") for row in rows
+            for alg in (lo.Cholesky(), lo.LU(), lo.Eigh(), lo.CG(tol=1e-12, max_iters=200))]
+
+
+@pytest.mark.parametrize("row, alg", _solver_cases())
+def test_every_exported_structure_with_each_solver(row, alg):
+    A, M = row.make("numpy", "float64", np.random.default_rng(0))
+    M = np.asarray(M)
+    if isinstance(alg, lo.CG) and not row.psd:
+        A = A  # CG on a non-PSD operator must report a breakdown or non-convergence, never a wrong x
+    if isinstance(alg, (lo.Cholesky, lo.CG)) and row.psd:
+        A = lo.PSD(A)
+    b = np.linspace(1.0, 2.0, M.shape[0])
+    try:
+        x, info = lo.solve(A, b, alg=alg, info=True)
+    except (ValueError, NotImplementedError, lo.NotPSDError, lo.ConvergenceError) as err:
+        assert str(err), "an error must say what went wrong"
+        return
+    np.testing.assert_allclose(x, np.linalg.solve(M, b), rtol=1e-6, atol=1e-8 * np.abs(x).max())
+    assert any(leaf.algorithm == alg.name or leaf.requested == alg.name for leaf in info.leaves), str(info)
