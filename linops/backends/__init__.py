@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import sys
 
 import numpy as np
 
@@ -25,7 +24,7 @@ _MODULES = {"numpy": "linops.backends.numpy", "jax": "linops.backends.jax", "tor
 _FRAMEWORK_OF_ROOT = {"numpy": "numpy", "jax": "jax", "jaxlib": "jax", "torch": "torch"}
 _FRAMEWORK_OF_SPARSE_ROOT = {"scipy": "numpy", "jax": "jax", "torch": "torch"}
 
-__all__ = ["Backend", "backend_named", "backend_of", "backend_of_namespace", "backend_of_sparse", "backend_of_type",
+__all__ = ["Backend", "backend_named", "backend_of", "backend_of_sparse", "backend_of_type",
            "is_array", "is_canonical_dtype"]
 
 
@@ -70,15 +69,6 @@ def backend_of_sparse(x) -> Backend | None:
         return None
     backend = backend_named(name)
     return backend if backend.sparse.is_sparse(x) else None
-
-
-def backend_of_namespace(xp) -> Backend:
-    """The backend whose array namespace (``backend.xp``) is ``xp``, among the frameworks in use."""
-    for module in _MODULES.values():
-        backend = getattr(sys.modules.get(module), "BACKEND", None)
-        if backend is not None and backend.xp is xp:
-            return backend
-    raise TypeError(f"{getattr(xp, '__name__', xp)!r} is the array namespace of no linops backend in use")
 
 
 def is_canonical_dtype(dtype) -> bool:

@@ -125,6 +125,14 @@ class Backend:
         """``(X, failed)``: the solution of M X = B and a 0-d boolean array, true when M is singular."""
         raise NotImplementedError
 
+    def solve_toeplitz(self, c, r, B):
+        """The solution X of T X = B for the Toeplitz T with first column c and first row r by the
+        framework's own Toeplitz solver (NumPy: ``scipy.linalg.solve_toeplitz``), or None where it
+        has none (the caller then runs its own Levinson recursion). It trusts that T is positive
+        definite: a breakdown of the recursion shows as non-finite entries of X (or as the
+        framework's own error), which the caller must check."""
+        return None
+
     def eigh(self, M):
         return self.xp.linalg.eigh(M)
 

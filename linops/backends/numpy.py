@@ -93,6 +93,9 @@ class NumpyBackend(Backend):
         except np.linalg.LinAlgError:
             return np.full(B.shape, np.nan, dtype=np.result_type(M, B)), np.True_
 
+    def solve_toeplitz(self, c, r, B):
+        return scipy.linalg.solve_toeplitz((c, r), B, check_finite=False)
+
     def eigh(self, M):
         return np.linalg.eigh(M)
 

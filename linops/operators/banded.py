@@ -19,11 +19,9 @@ is the banded matrix of offsets (−1, 0, 1) held as three 1-D arrays.
 
 from __future__ import annotations
 
-import functools
-
 from linops.algorithms import Algorithm
 from linops.annotations import SelfAdjoint
-from linops.backends import backend_of_namespace, backend_of_type
+from linops.backends import backend_of_type
 from linops.backends.banded import Bands, shift_rows, transposed_data
 from linops.dispatch import can_read, dispatch
 from linops.errors import SingularMatrixError
@@ -312,19 +310,3 @@ def diag_banded(A: Banded, k: int, alg: Algorithm):
     band = A.band(k)
     return band[k:] if k >= 0 else band[:n + k]
 
-
-# --- the loop harness of the Toeplitz kernels in fft.py: ``kernel(xp, ...)`` and ``scan(xp, ...)`` ------
-def run_kernel(bk, kernel, *arrays, **static):
-    """``kernel(bk.xp, *arrays, **static)`` by ``bk.run_compiled`` (compiled once per kernel on JAX)."""
-    return bk.run_compiled(_on_namespace(kernel), *arrays, **static)
-
-
-@functools.cache
-def _on_namespace(kernel):
-    """The backend kernel ``(bk, *arrays, **static) -> kernel(bk.xp, *arrays, **static)``."""
-    return lambda bk, *arrays, **static: kernel(bk.xp, *arrays, **static)
-
-
-def scan(xp, step, carry, xs, reverse: bool = False):
-    """``Backend.scan`` of the backend whose array namespace is ``xp``."""
-    return backend_of_namespace(xp).scan(step, carry, xs, reverse)

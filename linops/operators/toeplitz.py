@@ -5,8 +5,9 @@ size 2n (:mod:`linops.operators.circulant`); Hermitian positive-definite Toeplit
 O(n²) by Levinson–Durbin, whose prediction errors give the log-determinant, and its inverse is
 applied by the Gohberg–Semencul formula (four triangular Toeplitz products, O(n log n) each).
 
-When the fast Toeplitz path applies: a ``lo.PSD``-annotated T always takes it (NumPy solves use
-``scipy.linalg.solve_toeplitz`` and trust the annotation; elsewhere a prediction error ≤ 0 raises
+When the fast Toeplitz path applies: a ``lo.PSD``-annotated T always takes it (solves use the
+backend's own Toeplitz solver where it has one, ``Backend.solve_toeplitz``: NumPy's is
+``scipy.linalg.solve_toeplitz``, which trusts the annotation; elsewhere a prediction error ≤ 0 raises
 ``lo.NotPSDError``); a merely Hermitian T
 (``Toeplitz(c)``, or seen eagerly to be Hermitian) runs the recursion and keeps its result when
 every prediction error is positive, else falls back to the dense rules, as does a non-Hermitian
@@ -27,7 +28,6 @@ from linops.backends import backend_of_type
 from linops.dispatch import apply_rule, dispatch, recording
 from linops.errors import NotPSDError
 from linops.operator import LinearOperator, without_structure
-from linops.operators.banded import run_kernel, scan
 from linops.operators.circulant import circulant_matmat, vector_backend
 from linops.operators.inverse import InverseOperator
 from linops.operators.scalar import _scaled_annotations
@@ -105,40 +105,39 @@ def levinson_durbin(bk, t, B=None):
     a (a[0] = 1) is the last predictor, T a = E_{n−1} e₀. The loop over m is sequential
     (``jax.lax.scan`` on JAX); each step is O(n·k) vectorised work, O(n²·k) in all.
     """
-    X, errors, a = run_kernel(bk, _levinson_kernel, t, B)
+    X, errors, a = bk.run_compiled(_levinson_kernel, t, B)
     return (None if B is None else X), errors, a
 
 
-def _levinson_kernel(xp, t, B):
+def _levinson_kernel(bk, t, B):
+    xp = bk.xp
     n = t.shape[0]
     dtype = t.dtype if B is None else xp.result_type(t.dtype, B.dtype)
-    t = xp.astype(t, dtype)
-    jax = xp.__name__.startswith("jax")
-    index = xp.arange(n) if jax else xp.arange(n, device=t.device)
-    steps = index if jax else np.arange(n)  # host ints for the Python loop: no device sync
+    t = bk.astype(t, dtype)
+    index = bk.arange(n, bk.device(t))
+    # The step m as host ints (a loop index where Backend.scan loops in Python, so the rolls need no
+    # device sync; traced under jax.lax.scan), and whether step m extends the predictor, on device.
+    steps, extends = np.arange(n), index < n - 1
     rhs = xp.zeros_like(t[:, None][:, :0]) if B is None else B
     flipped_t = xp.flip(t)
 
     def rolled(v, s):  # out[j] = v[(j − s) mod n]
-        return xp.roll(v, s if jax else int(s), axis=0)
+        return xp.roll(v, s, axis=0)
 
     def step(carry, x):
         a, E, X = carry
-        m, b = x
+        m, extend, b = x
         backward = rolled(xp.flip(xp.conj(a)), m + 1 - n)  # J conj(a_m), zero beyond m
         eps = xp.sum(rolled(flipped_t, m + 1 - n)[:, None] * X, axis=0)
         inv_E = 1 / xp.astype(E, dtype)
         X = X + backward[:, None] * ((b - eps) * inv_E)[None, :]
         delta = xp.sum(rolled(flipped_t, m + 2 - n) * a)
-        if jax:
-            kappa = xp.where(m < n - 1, -delta * inv_E, xp.zeros_like(delta))
-        else:
-            kappa = -delta * inv_E if m < n - 1 else xp.zeros_like(delta)
+        kappa = xp.where(extend, -delta * inv_E, xp.zeros_like(delta))
         a = a + kappa * rolled(backward, 1)
         return (a, E * (1 - xp.abs(kappa) ** 2), X), (E,)
 
-    carry = (xp.astype(index == 0, dtype), xp.real(t[0]), xp.zeros_like(rhs))
-    (a, _, X), (errors,) = scan(xp, step, carry, (steps, rhs))
+    carry = (bk.astype(index == 0, dtype), xp.real(t[0]), xp.zeros_like(rhs))
+    (a, _, X), (errors,) = bk.scan(step, carry, (steps, extends, rhs))
     return X, errors, a
 
 
@@ -174,20 +173,22 @@ def _levinson_or_none(A: Toeplitz, B=None):
 @dispatch(name="solve")
 def solve_toeplitz_levinson(A: Toeplitz, B: object, alg: Algorithm):
     """Levinson–Durbin, O(n²k), for Hermitian positive-definite T; else the dense rules."""
-    if A.bk.name == "numpy" and A.isa(PSD):
-        return _scipy_levinson(A, B)
+    if A.isa(PSD):
+        X = _native_solve(A, B)
+        if X is not None:
+            return X
     out = _levinson_or_none(A, B)
     if out is None:
         return apply_rule("solve", without_structure(A), B, alg)
     return out[0]
 
 
-def _scipy_levinson(A: Toeplitz, B):
-    """NumPy, PSD-annotated T: scipy.linalg.solve_toeplitz (compiled Levinson)."""
-    import scipy.linalg
-
-    X = scipy.linalg.solve_toeplitz((A.c, A.r), B, check_finite=False)
-    if not np.all(np.isfinite(X)):
+def _native_solve(A: Toeplitz, B):
+    """PSD-annotated T: the backend's own Toeplitz solver (NumPy: scipy.linalg.solve_toeplitz,
+    compiled Levinson), trusting the annotation, or None where the backend has none."""
+    bk = A.bk
+    X = bk.solve_toeplitz(A.c, A.r, B)
+    if X is not None and not bk.to_host_bool(bk.xp.all(bk.xp.isfinite(X))):
         raise NotPSDError(f"{A!r} is annotated PSD but Levinson's recursion broke down")
     return X
 
