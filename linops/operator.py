@@ -181,6 +181,9 @@ class LinearOperator:
 
     def to_dense(self):
         """The operator as a dense 2-D array of its backend (O(m n) memory)."""
+        structured = self.__dict__.get("_dense_from")
+        if structured is not None:
+            return structured.to_dense()
         m, n = self.shape
         if n <= m:
             return self._matmat(self.bk.eye(n, self.dtype, self.device))
@@ -265,6 +268,14 @@ class LinearOperator:
             return 2.0 * m * n if "_matmat_fn" in self.__dict__ else float(m + n)
         return float(sum(v.matvec_cost() if isinstance(v, LinearOperator) else 2.0 * _size(v) for v in held))
 
+    def densify_cost(self) -> float:
+        """The flops of ``to_dense()``: free for a dense operator, else one product per column
+        (structures that form their matrix directly, like ``Kernel``, override this)."""
+        structured = self.__dict__.get("_dense_from")
+        if structured is not None:
+            return structured.densify_cost()
+        return 0.0 if self.is_dense else min(self.shape) * self.matvec_cost()
+
     def without_structure(self) -> LinearOperator:
         """The same action and annotations with the structure hidden, so that only the generic
         rules (and ``Auto``) apply: where a structural rule's precondition fails."""
@@ -282,7 +293,9 @@ def without_structure(A: LinearOperator) -> LinearOperator:
     rules apply to it: the fallback of a structural rule whose preconditions fail."""
     hidden = LinearOperator(A.dtype, A.shape, matmat=A._matmat, rmatmat=A._rmatmat, backend=A.bk,
                             device=A.device, annotations=A.annotations)
-    hidden._matvec_cost = A.matvec_cost()  # the action's cost does not change when the structure is hidden
+    # hiding the structure from the rules changes neither the product's cost nor how the matrix is formed
+    hidden._matvec_cost = A.matvec_cost()
+    hidden._dense_from = A
     return hidden
 
 

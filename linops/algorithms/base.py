@@ -110,6 +110,12 @@ def matvec_cost(A) -> float:
     return float(cost()) if callable(cost) else 2.0 * A.shape[0] * A.shape[1]
 
 
+def densify_cost(A) -> float:
+    """The flops of forming ``A``'s dense matrix (free for a ``Dense``)."""
+    cost = getattr(A, "densify_cost", None)
+    return float(cost()) if callable(cost) else min(A.shape) * matvec_cost(A)
+
+
 def itemsize(A) -> int:
     """Bytes per element of the operator's dtype."""
     size = getattr(A.dtype, "itemsize", None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from linops.algorithms.base import Algorithm, Cost, itemsize, matvec_cost
+from linops.algorithms.base import Algorithm, Cost, densify_cost, itemsize
 from linops.algorithms.densify import check_self_adjoint, dense_matrix
 from linops.errors import NotPSDError
 from linops.plan import can_read, heavy
@@ -28,7 +28,7 @@ class Cholesky(Algorithm):
 
     def cost(self, fname, A, k=1):
         n = A.shape[0]
-        densify = 0.0 if getattr(A, "is_dense", False) else n * matvec_cost(A)
+        densify = densify_cost(A)
         return Cost(densify + n**3 / 3 + 2.0 * n * n * k, 2.0 * n * n * itemsize(A))
 
     def solve(self, A, B):

@@ -3,7 +3,7 @@ otherwise, and refused with a clear error when it cannot fit in memory."""
 
 from __future__ import annotations
 
-from linops.algorithms.base import itemsize, matvec_cost
+from linops.algorithms.base import densify_cost, itemsize
 from linops.plan import can_read, heavy
 
 
@@ -20,7 +20,7 @@ def dense_matrix(A):
         return A.to_dense()
     m, n = A.shape
     check_fits(A, f"densify {A!r}")
-    return heavy(f"densify {A!r}", min(m, n) * matvec_cost(A), A.to_dense,
+    return heavy(f"densify {A!r}", densify_cost(A), A.to_dense,
                  lambda: A.bk.xp.broadcast_to(A.bk.zeros((1, 1), A.dtype, A.device), (m, n)))
 
 

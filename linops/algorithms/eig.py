@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from linops.algorithms.base import Algorithm, Cost, itemsize, matvec_cost
+from linops.algorithms.base import Algorithm, Cost, densify_cost, itemsize
 from linops.algorithms.densify import dense_matrix
 from linops.plan import heavy
 
@@ -24,7 +24,7 @@ class Eig(Algorithm):
 
     def cost(self, fname, A, k=1):
         n = A.shape[0]
-        densify = 0.0 if getattr(A, "is_dense", False) else n * matvec_cost(A)
+        densify = densify_cost(A)
         return Cost(densify + 25.0 * n**3, 4.0 * n * n * itemsize(A))
 
     def eig(self, A):

@@ -182,6 +182,7 @@ def pinv_dense(A: LinearOperator, alg: Algorithm):
 def _factored_placeholder(A, alg):
     """While explaining: log the factorization with its cost and stand in an identity."""
     cost = alg.cost("inv", A)
+    report(Leaf("inv", repr(A), alg.name, converged=None, note="planned by lo.explain"))
     heavy(f"{alg.name} factorization of {A!r} ({cost})", cost.flops, None, lambda: None)
     return Identity(A.shape, A.dtype, device=A.device)
 

@@ -42,6 +42,7 @@ def run_leaf(fname: str, A, alg: Algorithm, *args, placeholder=None, requested: 
     if recording():
         if requested is not None:
             note_plan(f"Auto chose {alg!r}: {reason}")
+        report(Leaf(fname, repr(A), alg.name, converged=None, note="planned by lo.explain"))
         cost = alg.cost(fname, A, args[0].shape[1] if fname == "solve" else 1)
         return heavy(f"{alg.name} {fname} on {A!r} ({cost})", cost.flops, None, placeholder)
     value, stats = getattr(alg, fname)(A, *args)
@@ -74,15 +75,17 @@ def account(fname: str, A, alg: Algorithm, info) -> None:
     """After a call: where no leaf ran (a closed-form structure rule), or an explicit ``alg`` ran
     nowhere because the structure rules made it unnecessary, say so in ``info`` and the plan."""
     ran = [leaf.algorithm for leaf in info.leaves]
-    if not ran:
-        report(Leaf(fname, repr(A), "closed form (structure rules)"))
-    if isinstance(alg, Auto) or alg.name in ran:
+    explicit = not isinstance(alg, Auto)
+    if (explicit and alg.name in ran) or (not explicit and ran):
         return
-    used = ", ".join(dict.fromkeys(ran)) or "no algorithm"
-    note = (f"{alg.name} was not needed: the structure rules answered lo.{fname} in closed form"
-            f"{'' if not ran else ' (with ' + used + ' on sub-problems of other functions)'}")
-    report(Leaf(fname, repr(A), "structure", requested=alg.name, note=note))
-    note_plan(note)
+    used = ", ".join(dict.fromkeys(ran))
+    note = "" if not explicit else (f"{alg.name} was not needed: the structure rules answered lo.{fname}"
+                                    + (f" (running {used} on sub-problems of other functions)" if ran else
+                                       " in closed form"))
+    report(Leaf(fname, repr(A), "structure rules" if ran else "closed form (structure rules)",
+                requested=alg.name if explicit else None, note=note))
+    if note:
+        note_plan(note)
 
 
 def with_info(fname: str, A, alg: Algorithm, info: bool, compute):

@@ -145,6 +145,17 @@ class Kernel(LinearOperator):
         d = self.x1.shape[1] if getattr(self.x1, "ndim", 1) == 2 else 1
         return float((2 * d + 10) * m * n)
 
+    def densify_cost(self):
+        """The kernel evaluated once per entry: the same as one product."""
+        return self.matvec_cost()
+
+    def to_dense(self):
+        """K evaluated block by block (one pass over the entries, no product with the identity)."""
+        m, n = self.shape
+        if m == 0 or n == 0:
+            return self.bk.zeros((m, n), self.dtype, self.device)
+        return self.bk.astype(self.fn(self.x1, self.x2), self.dtype)
+
     def _matmat(self, X):
         m, bk = self.shape[0], self.bk
         if m == 0 or self.shape[1] == 0:

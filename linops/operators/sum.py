@@ -43,6 +43,17 @@ class Sum(LinearOperator):
             annotations = {a for a in (SelfAdjoint, PSD) if all(op.isa(a) for op in ops)}
         super().__init__(result_dtype(ops), ops[0].shape, backend=ops[0].bk, annotations=annotations)
 
+    def to_dense(self):
+        """The sum of the terms' dense matrices (each formed as its structure allows)."""
+        out = self.ops[0].to_dense()
+        for op in self.ops[1:]:
+            out = out + self.bk.astype(op.to_dense(), out.dtype)
+        return self.bk.astype(out, self.dtype)
+
+    def densify_cost(self):
+        m, n = self.shape
+        return float(sum(op.densify_cost() for op in self.ops) + m * n * len(self.ops))
+
     def _matmat(self, X):
         out = self.ops[0]._matmat(X)
         for op in self.ops[1:]:
