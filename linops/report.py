@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np, linops as lo
     >>> A = lo.PSD(lo.Dense(np.array([[4.0, 1.0], [1.0, 3.0]])))
     >>> x, info = lo.solve(A, np.ones(2), alg=lo.CG(tol=1e-10), info=True)
-    >>> info.algorithm, info.converged
+    >>> info.algorithm, bool(info.converged)
     ('CG', True)
 """
 

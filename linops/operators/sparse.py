@@ -215,8 +215,8 @@ def from_scipy(S) -> Sparse:
     Example:
         >>> import scipy.sparse as sp
         >>> from linops.operators.sparse import from_scipy
-        >>> from_scipy(sp.eye(3, format="coo"))
-        Sparse(3×3, float64)
+        >>> from_scipy(sp.eye(3, format="coo"))  # recognised self-adjoint from its values
+        Sparse(3×3, float64, SelfAdjoint)
     """
     if not backend_named("numpy").sparse.is_sparse(S):
         raise TypeError(f"from_scipy expects a SciPy sparse matrix or array (scipy.sparse.*_array / *_matrix), "
