@@ -54,3 +54,11 @@ def check_self_adjoint(M, A, alg: str) -> None:
     if bk.to_host_bool(xp.max(xp.abs(M - xp.conj(M).mT)) > tol * scale):
         raise ValueError(f"{alg} needs a self-adjoint operator, but {A!r} is not (A ≠ Aᴴ); use alg=lo.LU() "
                          f"or lo.Eig(), or annotate lo.SelfAdjoint / lo.PSD if it holds")
+
+
+def batch_size(M) -> int:
+    """The number of matrices in a stack of shape (..., n, n) (1 for a single matrix)."""
+    size = 1
+    for d in M.shape[:-2]:
+        size *= int(d)
+    return size

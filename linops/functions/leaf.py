@@ -8,6 +8,7 @@ algorithm's kernel, reports a :class:`linops.report.Leaf` and applies ``on_fail`
 
 from __future__ import annotations
 
+from linops import algorithms
 from linops.algorithms import Algorithm, Auto
 from linops.algorithms.base import IterativeAlgorithm, fail
 from linops.algorithms.cg import raise_breakdown
@@ -15,20 +16,13 @@ from linops.dispatch import can_read, note_plan, recording
 from linops.plan import heavy
 from linops.report import Leaf, collect, report
 
-_WHAT_COMPUTES = {
-    "solve": "Cholesky (PSD), LU, Eigh (self-adjoint), CG (PSD) or Auto",
-    "inv": "Cholesky (PSD), LU, Eigh (self-adjoint), CG (PSD) or Auto",
-    "slogdet": "Cholesky (PSD), LU, Eigh (self-adjoint), SLQ (PSD) or Auto",
-    "eig": "Eigh (self-adjoint), Eig, Lanczos (self-adjoint) or Auto",
-    "apply_unary": "Eigh (self-adjoint), Eig or Auto",
-    "trace": "Exact, Hutch or Auto",
-    "diag": "Exact, Hutch or Auto",
-}
-
 
 def refuse(fname: str, A, alg: Algorithm) -> ValueError:
     """The error for an algorithm asked to compute what it cannot."""
-    valid = _WHAT_COMPUTES.get(fname, "Auto")
+    wanted = {fname, "inv"} if fname == "solve" else {fname}
+    able = [name for name in sorted(algorithms.__all__)
+            if wanted & set(getattr(getattr(algorithms, name), "functions", ()))]
+    valid = ", ".join([*able, "Auto"])
     does = ", ".join(sorted(alg.functions)) or "nothing at a leaf yet (its kernel has not landed)"
     return ValueError(f"lo.{fname}: {alg.name} cannot compute {fname} of {A!r} (it computes: {does}); "
                       f"algorithms that can: {valid}")

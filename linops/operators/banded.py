@@ -105,25 +105,16 @@ class Banded(LinearOperator):
     @property
     def kl(self) -> int:
         """The number of bands below the diagonal (the lower bandwidth)."""
-        return max(0, -min(self.offsets))
+        return self.bands().kl
 
     @property
     def ku(self) -> int:
         """The number of bands above the diagonal (the upper bandwidth)."""
-        return max(0, max(self.offsets))
+        return self.bands().ku
 
     def bands(self) -> Bands:
         """The matrix as the backend's banded solvers take it."""
         return Bands((self.data,), self.offsets)
-
-    def lapack_bands(self, extra_rows: int = 0):
-        """The LAPACK band array ``ab[extra + ku + i - j, j] = A[i, j]`` of shape
-        ``(extra + kl + ku + 1, n)`` (``extra = kl`` for ``gbtrf``)."""
-        bk, data = self.bk, self.data
-        zero = bk.zeros((self.shape[0],), self.dtype, self.device)
-        rows = [zero] * extra_rows
-        rows += [data[self.offsets.index(o)] if o in self.offsets else zero for o in range(self.ku, -self.kl - 1, -1)]
-        return bk.xp.stack(rows)
 
     # --- the action ------------------------------------------------------------------------------
     def _matmat(self, X):
