@@ -10,8 +10,6 @@ from __future__ import annotations
 import ast
 import pathlib
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "linops"
 FRAMEWORKS = ("torch", "jax", "jaxlib")
 BACKENDS = "linops.backends"
