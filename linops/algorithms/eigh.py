@@ -38,7 +38,7 @@ class Eigh(Algorithm):
     def solve(self, A, B):
         bk, xp = A.bk, A.bk.xp
         vals, Q = decompose(A)
-        _check_nonsingular(A, vals)
+        check_nonsingular(A, vals)
         inv_vals = bk.astype(1 / vals, B.dtype)
         Qh = xp.conj(Q).mT
         return Q @ (inv_vals[:, None] * (bk.astype(Qh, B.dtype) @ B)), None
@@ -69,7 +69,8 @@ def decompose_array(M, A):
                  lambda: (bk.ones(M.shape[:-1], bk.real_dtype(A.dtype), A.device), M))
 
 
-def _check_nonsingular(A, vals):
+def check_nonsingular(A, vals):
+    """A SingularMatrixError where an eigenvalue is exactly zero (values readable on the host)."""
     bk = A.bk
     if can_read(bk, vals) and vals.shape[0] and bk.to_host_bool(bk.xp.min(bk.xp.abs(vals)) == 0):
         raise SingularMatrixError(f"{A!r} is singular (a zero eigenvalue); use lo.pinv for a least-squares inverse")

@@ -165,7 +165,7 @@ def inv_by_eigh(A: LinearOperator, alg: Eigh):
     if recording():
         return _factored_placeholder(A, alg)
     vals, Q = eigh_alg.decompose(A)
-    eigh_alg._check_nonsingular(A, vals)
+    eigh_alg.check_nonsingular(A, vals)
     report(Leaf("inv", repr(A), alg.name))
     xp = A.bk.xp
     scaled = Q * A.bk.astype(1 / vals, Q.dtype)[None, :]
