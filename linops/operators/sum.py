@@ -45,10 +45,10 @@ class Sum(LinearOperator):
 
     def to_dense(self):
         """The sum of the terms' dense matrices (each formed as its structure allows)."""
-        out = self.ops[0].to_dense()
+        out = self.bk.astype(self.ops[0].to_dense(), self.dtype)  # the promoted dtype: complex terms stay complex
         for op in self.ops[1:]:
-            out = out + self.bk.astype(op.to_dense(), out.dtype)
-        return self.bk.astype(out, self.dtype)
+            out = out + self.bk.astype(op.to_dense(), self.dtype)
+        return out
 
     def densify_cost(self):
         m, n = self.shape
