@@ -58,3 +58,16 @@ def plan_rules(fn, *args, **kwargs) -> list[str]:
     import linops as lo
 
     return [node.rule for node in lo.explain(fn, *args, **kwargs).walk()]
+
+
+def backend_dtype(backend: str, dtype: str):
+    """The dtype object a user of ``backend`` would pass to a constructor."""
+    if backend == "numpy":
+        return np.dtype(dtype)
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        return getattr(jnp, dtype)
+    import torch
+
+    return getattr(torch, dtype)

@@ -25,24 +25,15 @@ import numpy as np
 import scipy.sparse as sp
 
 import linops as lo
-from tests.helpers import BACKENDS
+from tests.helpers import BACKENDS, backend_dtype
 
 N = 6
 FUNCTIONS = ("solve", "logdet", "trace", "diag", "eigh")
 
 
 # --- small helpers ---------------------------------------------------------------------------------
-def backend_dtype(backend: str, dtype: str):
-    """The dtype object a user of ``backend`` would pass to a constructor."""
-    if backend == "numpy":
-        return np.dtype(dtype)
-    if backend == "jax":
-        import jax.numpy as jnp
 
-        return getattr(jnp, dtype)
-    import torch
 
-    return getattr(torch, dtype)
 
 
 def as_backend(x, backend: str):

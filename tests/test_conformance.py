@@ -14,22 +14,11 @@ import pytest
 
 import linops as lo
 from linops.operators.triangular import TriangularInverse
-from tests.helpers import BACKENDS, assert_close, random_spd, to_backend, to_numpy
+from tests.helpers import BACKENDS, assert_close, backend_dtype, random_spd, to_backend, to_numpy
 
 N = 5
 
 
-def backend_dtype(backend: str, dtype: str):
-    """The dtype object a user of ``backend`` would pass to a constructor."""
-    if backend == "numpy":
-        return np.dtype(dtype)
-    if backend == "jax":
-        import jax.numpy as jnp
-
-        return getattr(jnp, dtype)
-    import torch
-
-    return getattr(torch, dtype)
 
 
 def cast(bk_array_like, X):

@@ -13,21 +13,11 @@ import scipy.linalg
 
 import linops as lo
 from linops.operators.triangular import TriangularInverse
-from tests.helpers import BACKENDS, assert_close, plan_rules, random_spd, to_backend, to_numpy
+from tests.helpers import BACKENDS, assert_close, backend_dtype, plan_rules, random_spd, to_backend, to_numpy
 
 N = 6
 
 
-def backend_dtype(backend: str, dtype: str):
-    if backend == "numpy":
-        return np.dtype(dtype)
-    if backend == "jax":
-        import jax.numpy as jnp
-
-        return getattr(jnp, dtype)
-    import torch
-
-    return getattr(torch, dtype)
 
 
 def _general(rng, n=N):
