@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from linops.algorithms.base import Algorithm, Cost, densify_cost, itemsize
-from linops.algorithms.densify import batch_size, check_self_adjoint, dense_matrix
+from linops.algorithms.densify import check_self_adjoint, dense_matrix, stack_step
 from linops.errors import NotPSDError
 from linops.plan import can_read, heavy
 
@@ -55,10 +55,9 @@ def factor(A):
 def factor_array(M, A):
     """The lower Cholesky factor(s) of ``M`` (shape (..., n, n): one batched call for a stack)."""
     n = M.shape[-1]
-    batch = batch_size(M)
     bk = A.bk
-    what = f"Cholesky {n}×{n}" if batch == 1 else f"batched Cholesky {batch}×{n}×{n}"
-    L, failed = heavy(what, batch * n**3 / 3, lambda: bk.cholesky(M), lambda: (M, None))
+    what, flops = stack_step("Cholesky", M, n**3 / 3)
+    L, failed = heavy(what, flops, lambda: bk.cholesky(M), lambda: (M, None))
     if failed is not None and can_read(bk, failed) and bk.to_host_bool(bk.xp.any(failed)):
         raise NotPSDError(f"Cholesky failed: {A!r} is not numerically positive definite; "
                           f"use alg=lo.LU() for indefinite matrices, or check the PSD annotation")

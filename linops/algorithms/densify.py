@@ -56,9 +56,12 @@ def check_self_adjoint(M, A, alg: str) -> None:
                          f"or lo.Eig(), or annotate lo.SelfAdjoint / lo.PSD if it holds")
 
 
-def batch_size(M) -> int:
-    """The number of matrices in a stack of shape (..., n, n) (1 for a single matrix)."""
-    size = 1
+def stack_step(name: str, M, flops_each: float) -> tuple[str, float]:
+    """The plan label and total flops of the kernel ``name`` on ``M``: one matrix, or a stack of
+    shape (..., n, n) handled in one batched call."""
+    n = M.shape[-1]
+    batch = 1
     for d in M.shape[:-2]:
-        size *= int(d)
-    return size
+        batch *= int(d)
+    label = f"{name} {n}×{n}" if batch == 1 else f"batched {name} {batch}×{n}×{n}"
+    return label, batch * flops_each

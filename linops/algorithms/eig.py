@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from linops.algorithms.base import Algorithm, Cost, densify_cost, itemsize
-from linops.algorithms.densify import batch_size, dense_matrix
+from linops.algorithms.densify import dense_matrix, stack_step
 from linops.plan import heavy
 
 
@@ -39,9 +39,8 @@ def decompose(A):
 def decompose_array(M, A):
     """``eig`` of ``M`` (shape (..., n, n): one batched call for a stack)."""
     n = M.shape[-1]
-    batch = batch_size(M)
     bk = A.bk
     cdtype = bk.result_type(A.dtype, bk.xp.complex64)
-    what = f"eig {n}×{n}" if batch == 1 else f"batched eig {batch}×{n}×{n}"
-    return heavy(what, batch * 25.0 * n**3, lambda: bk.eig(M),
+    what, flops = stack_step("eig", M, 25.0 * n**3)
+    return heavy(what, flops, lambda: bk.eig(M),
                  lambda: (bk.ones(M.shape[:-1], cdtype, A.device), bk.astype(M, cdtype)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from linops.algorithms.base import Algorithm, Cost, densify_cost, itemsize
-from linops.algorithms.densify import batch_size, check_self_adjoint, dense_matrix
+from linops.algorithms.densify import check_self_adjoint, dense_matrix, stack_step
 from linops.errors import SingularMatrixError
 from linops.plan import can_read, heavy
 
@@ -62,10 +62,9 @@ def decompose(A):
 def decompose_array(M, A):
     """``eigh`` of ``M`` (shape (..., n, n): one batched call for a stack)."""
     n = M.shape[-1]
-    batch = batch_size(M)
     bk = A.bk
-    what = f"eigh {n}×{n}" if batch == 1 else f"batched eigh {batch}×{n}×{n}"
-    return heavy(what, batch * 9.0 * n**3, lambda: bk.eigh(M),
+    what, flops = stack_step("eigh", M, 9.0 * n**3)
+    return heavy(what, flops, lambda: bk.eigh(M),
                  lambda: (bk.ones(M.shape[:-1], bk.real_dtype(A.dtype), A.device), M))
 
 
