@@ -87,6 +87,8 @@ class IterativeAlgorithm(Algorithm):
     max_iters: int = 1000
     on_fail: str = "raise"
 
+    breakdown_reason = "the recurrence divided by zero (a breakdown), which more iterations cannot cure"
+
     def __post_init__(self):
         if self.on_fail not in ("raise", "warn", "ignore"):
             raise ValueError(f"{self.name}: on_fail must be 'raise', 'warn' or 'ignore', got {self.on_fail!r}")
@@ -148,3 +150,10 @@ def fail(alg: IterativeAlgorithm, what: str, iterations, residual, converged, po
 def alg_backend(x):
     """The backend of array ``x``, or None for a Python value."""
     return backend_of_type(type(x))
+
+
+def raise_breakdown(alg: IterativeAlgorithm, what: str, stats: Stats):
+    """A breakdown is not slow convergence: raise ``ConvergenceError`` with the algorithm's reason."""
+    raise ConvergenceError(f"{what}: {alg.name} broke down after {int(stats.iterations)} iterations: "
+                           f"{alg.breakdown_reason}", iterations=int(stats.iterations),
+                           residual=float(stats.residual))

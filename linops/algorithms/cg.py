@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from linops.algorithms.base import Cost, IterativeAlgorithm, Stats, itemsize, matvec_cost
-from linops.errors import ConvergenceError
 
 
 @dataclass(frozen=True, repr=False)
@@ -45,6 +44,8 @@ class CG(IterativeAlgorithm):
     check_every: int = 8
 
     functions = frozenset({"solve"})
+    breakdown_reason = ("pᴴAp ≤ 0, so the operator is not positive definite; use alg=lo.MINRES() (self-adjoint "
+                        "indefinite), alg=lo.LU() (dense) or check the PSD annotation")
 
     def cost(self, fname: str, A, k: int = 1) -> Cost:
         n = A.shape[0]
@@ -112,12 +113,4 @@ def cg(A, B, alg: CG):
         bk.zeros((), real, A.device)
     converged = xp.all(state.done)
     return state.X, Stats(state.i, residual, converged, xp.any(state.broken))
-
-
-def raise_breakdown(alg, what: str, stats: Stats):
-    """A breakdown is not slow convergence: say that A is not positive definite."""
-    raise ConvergenceError(f"{what}: {alg.name} broke down after {int(stats.iterations)} iterations: "
-                           f"pᴴAp ≤ 0, so the operator is not positive definite; use alg=lo.LU() (dense) "
-                           f"or check the PSD annotation", iterations=int(stats.iterations),
-                           residual=float(stats.residual))
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from linops.algorithms import Algorithm, Auto, Lanczos
+from linops.algorithms import Algorithm, Auto
 from linops.algorithms import svd as svd_alg
+from linops.algorithms.base import IterativeAlgorithm
 from linops.annotations import SelfAdjoint
 from linops.dispatch import apply_rule, dispatch
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
-from linops.functions.leaf import run_leaf
+from linops.functions.leaf import refuse, run_leaf
 from linops.operator import LinearOperator
 
 _WHICH = ("LM", "SM", "LA", "SA")
@@ -99,15 +100,17 @@ def svd(A, k=None, which: str = "LM", alg=None):
     k = _check_k(k, A, "svd", size=min(A.shape))
     if which not in ("LM", "SM"):
         raise ValueError(f"lo.svd: which must be 'LM' or 'SM', got {which!r}")
-    U, S, Vh = apply_rule("svd", A, algorithm_arg(alg, "svd"))
+    U, S, Vh = apply_rule("svd", A, _requesting(algorithm_arg(alg, "svd"), k, which, min(A.shape)))
     order = _order(A.bk, S, which, k)
     rows = _columns(A.bk, Vh.T, order)  # the chosen rows of Vh
     return _columns(A.bk, U, order), _take(A.bk, S, order), rows.T
 
 
 def _requesting(alg, k, which, n):
-    """An eigensolver that computes only some eigenpairs learns which (k = None: all of them)."""
-    if isinstance(alg, (Auto, Lanczos)):
+    """An eigensolver that computes only some eigenpairs (one with settings ``k`` and ``which``:
+    Auto, Lanczos, Arnoldi, LOBPCG, ...) learns which ones (k = None: all of them)."""
+    fields = {f.name for f in dataclasses.fields(alg)}
+    if {"k", "which"} <= fields:
         return dataclasses.replace(alg, k=None if k >= n else k, which=which)
     return alg
 
@@ -161,7 +164,12 @@ def eig_leaf(A: LinearOperator, alg: Algorithm):
 
 @dispatch(name="svd", precedence=-1)
 def svd_dense_rule(A: LinearOperator, alg: Algorithm):
-    """The dense thin SVD."""
+    """The dense thin SVD (Auto, or an algorithm without an SVD kernel of its own); an algorithm
+    that computes ``svd`` (a randomized or Krylov one) runs at the leaf."""
+    if "svd" in alg.functions:
+        return run_leaf("svd", A, alg, placeholder=lambda: _svd_placeholder(A, alg))
+    if isinstance(alg, IterativeAlgorithm):
+        raise refuse("svd", A, alg)
     return svd_alg.decompose(A)
 
 
@@ -172,3 +180,12 @@ def _placeholder(A, alg):
     dtype = A.dtype if A.isa(SelfAdjoint) else bk.result_type(A.dtype, bk.xp.complex64)
     return (bk.ones((k,), bk.real_dtype(dtype) if A.isa(SelfAdjoint) else dtype, A.device),
             bk.xp.broadcast_to(bk.zeros((1, 1), dtype, A.device), (n, k)))
+
+
+def _svd_placeholder(A, alg):
+    bk = A.bk
+    m, n = A.shape
+    k = getattr(alg, "k", None) or min(m, n)
+    real = bk.real_dtype(A.dtype)
+    zeros = bk.zeros((1, 1), A.dtype, A.device)
+    return (bk.xp.broadcast_to(zeros, (m, k)), bk.ones((k,), real, A.device), bk.xp.broadcast_to(zeros, (k, n)))

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from linops import algorithms
 from linops.algorithms import Algorithm, Auto
-from linops.algorithms.base import IterativeAlgorithm, fail
-from linops.algorithms.cg import raise_breakdown
+from linops.algorithms.base import IterativeAlgorithm, fail, raise_breakdown
 from linops.dispatch import can_read, note_plan, recording
 from linops.plan import heavy
 from linops.report import Leaf, collect, report
@@ -37,7 +36,7 @@ def run_leaf(fname: str, A, alg: Algorithm, *args, placeholder=None, requested: 
         if requested is not None:
             note_plan(f"Auto chose {alg!r}: {reason}")
         report(Leaf(fname, repr(A), alg.name, converged=None, note="planned by lo.explain"))
-        cost = alg.cost(fname, A, args[0].shape[1] if fname == "solve" else 1)
+        cost = alg.cost(fname, A, args[-1].shape[1] if fname in ("solve", "apply_unary") else 1)
         return heavy(f"{alg.name} {fname} on {A!r} ({cost})", cost.flops, None, placeholder)
     value, stats = getattr(alg, fname)(A, *args)
     leaf = Leaf(fname, repr(A), alg.name, requested=requested.name if requested is not None else None,

@@ -16,7 +16,7 @@ from linops.annotations import SelfAdjoint
 from linops.dispatch import apply_rule, dispatch, has_structural_rule, heavy, note_plan, recording
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
-from linops.functions.leaf import refuse
+from linops.functions.leaf import refuse, run_leaf
 from linops.operator import LinearOperator
 from linops.operators._spectral import checked_values
 from linops.operators.dense import Dense
@@ -124,9 +124,46 @@ def apply_unary_auto(f: object, A: LinearOperator, alg: Auto):
 
 
 @dispatch(name="apply_unary", precedence=-1)
-def apply_unary_refused(f: object, A: LinearOperator, alg: Algorithm):
-    """An algorithm that computes no eigendecomposition: refused with what would work."""
-    raise refuse("apply_unary", A, alg)
+def apply_unary_krylov(f: object, A: LinearOperator, alg: Algorithm):
+    """A Krylov algorithm (Lanczos, Arnoldi): the lazy f(A), applied as f(A)·B on demand; any other
+    algorithm that computes no eigendecomposition is refused with what would work."""
+    if "apply_unary" not in alg.functions:
+        raise refuse("apply_unary", A, alg)
+    return KrylovFunction(f, A, alg)
+
+
+class KrylovFunction(LinearOperator):
+    """f(A) never formed: each ``f(A) @ B`` runs a Krylov algorithm on the columns of ``B``
+    (Lanczos for self-adjoint A, Arnoldi otherwise), so memory stays O(n · Krylov dimension).
+
+    ``f`` is an elementwise array function applied to the eigenvalues (of the small projected
+    matrix). The adjoint uses f(A)ᴴ = f(Aᴴ), which holds for the real-analytic functions linops
+    names (exp, log, sqrt, isqrt, pow).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> A = lo.SelfAdjoint(lo.Dense(np.diag([0.0, 1.0, 2.0])))
+        >>> E = lo.exp(A, alg=lo.Lanczos(tol=1e-12))
+        >>> type(E).__name__, np.round(E @ np.ones(3), 6).tolist()
+        ('KrylovFunction', [1.0, 2.718282, 7.389056])
+    """
+
+    def __init__(self, f, A: LinearOperator, alg: Algorithm):
+        self.f, self.A, self._alg = f, A, alg
+        super().__init__(A.dtype, A.shape, backend=A.bk, device=A.device,
+                         annotations=A.annotations & frozenset(SelfAdjoint.closure))
+
+    def __repr__(self) -> str:
+        name = getattr(self.f, "__name__", "f")
+        return f"KrylovFunction({name}, {self.A!r}, {self._alg!r})"
+
+    def _matmat(self, X):
+        return run_leaf("apply_unary", self.A, self._alg, self.f, X, placeholder=lambda: X)
+
+    def _rmatmat(self, X):
+        xp = self.bk.xp
+        Y = run_leaf("apply_unary", self.A.H, self._alg, self.f, xp.conj(X).mT, placeholder=lambda: xp.conj(X).mT)
+        return xp.conj(Y).mT
 
 
 @dispatch(name="apply_unary", precedence=-1)

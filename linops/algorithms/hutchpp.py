@@ -1,0 +1,12 @@
+"""HutchPP: not implemented yet (settings only; asking it for any function is refused clearly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from linops.algorithms.hutch import Hutch
+
+
+@dataclass(frozen=True, repr=False)
+class HutchPP(Hutch):
+    """Hutch++: low-rank deflation plus Hutchinson on the remainder."""

@@ -1,0 +1,18 @@
+"""LOBPCG: not implemented yet (settings only; asking it for any function is refused clearly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from linops.algorithms.base import IterativeAlgorithm
+
+
+@dataclass(frozen=True, repr=False)
+class LOBPCG(IterativeAlgorithm):
+    """Locally optimal block preconditioned CG for extreme eigenpairs."""
+
+    P: Any = None
+    key: Any = None
+    k: int | None = None
+    which: str = "LA"

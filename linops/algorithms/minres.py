@@ -1,0 +1,16 @@
+"""MINRES: not implemented yet (settings only; asking it for any function is refused clearly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from linops.algorithms.base import IterativeAlgorithm
+
+
+@dataclass(frozen=True, repr=False)
+class MINRES(IterativeAlgorithm):
+    """MINRES for self-adjoint (possibly indefinite) solves."""
+
+    P: Any = None
+    x0: Any = None
