@@ -1,7 +1,14 @@
 """Hutch: Hutchinson's stochastic estimator of the trace and the diagonal.
 
-tr A ≈ (1/p) Σ zᵀ A z and diag A ≈ (1/p) Σ z ⊙ A z for p Rademacher probes z, all in one
+tr A ≈ (1/p) Σ zᴴ A z and diag A ≈ (1/p) Σ z̄ ⊙ A z for p Rademacher probes z, all in one
 ``A @ Z`` on an (n, p) block. The standard error over probes is reported as ``error``.
+
+``Hutch`` is also the base of the other trace/diagonal estimators (``HutchPP``, ``XTrace``,
+``XNysTrace``): they share its two settings. ``num_probes`` is the *total matvec budget*: the
+number of columns the estimator multiplies by A (or Aᴴ) in all, so that estimators are compared
+at equal cost. ``key`` is an int seed, a JAX PRNG key, a NumPy or torch Generator, or None (JAX
+and torch: seed 0; NumPy: fresh entropy). One key gives one block of probes; the estimators split
+that block's columns between their parts, so no two parts ever reuse the same random numbers.
 
 Example:
     >>> import numpy as np, linops as lo
@@ -21,12 +28,24 @@ from linops.algorithms.base import Cost, IterativeAlgorithm, Stats, itemsize, ma
 
 @dataclass(frozen=True, repr=False)
 class Hutch(IterativeAlgorithm):
-    """Hutchinson's stochastic trace/diagonal estimator with ``num_probes`` Rademacher probes."""
+    """Hutchinson's stochastic trace/diagonal estimator.
+
+    Args:
+        num_probes: the matvec budget; here the number of Rademacher probes (error ∝ 1/√num_probes).
+        key: int seed, JAX PRNG key, NumPy/torch Generator, or None.
+    """
 
     num_probes: int = 64
     key: Any = None
 
     functions = frozenset({"trace", "diag"})
+    min_probes = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (isinstance(self.num_probes, int) and self.num_probes >= self.min_probes):
+            raise ValueError(f"{self.name}: num_probes (the total number of matvecs) must be an int ≥ "
+                             f"{self.min_probes}, got {self.num_probes!r}")
 
     def cost(self, fname, A, k=1):
         n = A.shape[0]
@@ -34,28 +53,41 @@ class Hutch(IterativeAlgorithm):
 
     def trace(self, A):
         xp = A.bk.xp
-        Z, AZ = self._probe(A)
-        samples = xp.sum(xp.conj(Z) * AZ, axis=0)
-        return _mean_and_error(xp, samples, self.num_probes)
+        Z = rademacher_probes(A, self.key, self.num_probes)
+        samples = xp.sum(xp.conj(Z) * (A @ Z), axis=0)
+        return mean_and_error(xp, samples, matvecs=self.num_probes)
 
     def diag(self, A, k):
-        if k != 0:
-            raise ValueError(f"lo.diag with alg=lo.Hutch() estimates the main diagonal only (k=0), got k={k}")
+        check_main_diagonal(self, k)
         xp = A.bk.xp
-        Z, AZ = self._probe(A)
-        samples = xp.conj(Z) * AZ
-        mean = xp.mean(samples, axis=1)
-        p = samples.shape[1]
-        error = xp.max(xp.std(xp.real(samples), axis=1)) / max(p - 1, 1) ** 0.5
-        return mean, Stats(iterations=p, error=error)
-
-    def _probe(self, A):
-        """The probes Z (n, p) and A Z."""
-        Z = A.bk.random_rademacher(self.key, (A.shape[0], self.num_probes), A.dtype, A.device)
-        return Z, A @ Z
+        Z = rademacher_probes(A, self.key, self.num_probes)
+        return diagonal_mean_and_error(xp, xp.conj(Z) * (A @ Z), matvecs=self.num_probes)
 
 
-def _mean_and_error(xp, samples, p):
-    mean = xp.mean(samples)
-    error = xp.std(xp.real(samples)) / max(p - 1, 1) ** 0.5
-    return mean, Stats(iterations=p, error=error)
+def rademacher_probes(A, key, count: int):
+    """An (n, count) block of Rademacher probes of A's dtype and device, drawn from ``key``."""
+    return A.bk.random_rademacher(key, (A.shape[0], count), A.dtype, A.device)
+
+
+def check_main_diagonal(alg, k: int) -> None:
+    """The estimators estimate the main diagonal only."""
+    if k != 0:
+        raise ValueError(f"lo.diag with alg=lo.{alg.name}() estimates the main diagonal only (k=0), got k={k}")
+
+
+def standard_error(xp, samples, axis: int = 0):
+    """The standard error of the mean of ``samples`` along ``axis`` (complex samples: of both parts)."""
+    p = samples.shape[axis]
+    deviation = xp.abs(samples - xp.mean(samples, axis=axis, keepdims=True))
+    return xp.sqrt(xp.sum(deviation * deviation, axis=axis) / (max(p - 1, 1) * p))
+
+
+def mean_and_error(xp, samples, matvecs: int, offset=0.0):
+    """``(offset + mean, Stats)`` of 1-D estimator ``samples``, with the standard error of the mean."""
+    return offset + xp.mean(samples), Stats(iterations=matvecs, error=standard_error(xp, samples))
+
+
+def diagonal_mean_and_error(xp, samples, matvecs: int, offset=0.0):
+    """``(offset + row means, Stats)`` of (n, p) diagonal ``samples``; ``error`` is the largest
+    standard error of an entry."""
+    return offset + xp.mean(samples, axis=1), Stats(iterations=matvecs, error=xp.max(standard_error(xp, samples, 1)))

@@ -293,3 +293,9 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<linops backend {self.name!r}>"
+
+    # --- randomized low-rank methods ------------------------------------------------------------------
+    def qr(self, M):
+        """``(Q, R)``: the thin QR factorization of the (m, k) matrix M (Q has orthonormal columns)."""
+        Q, R = self.xp.linalg.qr(M)
+        return Q, R

@@ -6,14 +6,17 @@ reaches ``Auto`` is a leaf with no structure rule left. For it, ``Auto`` weighs 
 - the dense algorithm that fits the annotations (Cholesky for ``PSD``, else LU; Eigh for
   self-adjoint, else Eig), costing the densification (n matvecs, free for a ``Dense``) plus the
   factorization (n³/3 for Cholesky, 2n³/3 for LU, 9n³ for Eigh), and n² memory;
-- the Krylov algorithm that fits (CG for ``PSD`` solves, SLQ for ``PSD`` log-determinants, Lanczos
-  for a few eigenpairs of a self-adjoint operator), costing iterations × the operator's matvec cost
-  (from its structure) with a pessimistic iteration count (``max_iters``, the conditioning being
-  unknown), and O(n) memory.
+- the Krylov algorithm that fits the annotations: for solves CG (``PSD``), MINRES (self-adjoint)
+  or GMRES (general); SLQ for ``PSD`` log-determinants; for ``k < n`` eigenpairs Lanczos
+  (self-adjoint) or Arnoldi (general); for matrix functions (``exp``, ``sqrt``, ...) a lazy f(A)·B
+  by Lanczos or Arnoldi. Each is priced at iterations × the operator's matvec cost (from its
+  structure) with a pessimistic iteration count (``max_iters``, the conditioning being unknown),
+  and O(n · Krylov dimension) memory.
 
 A dense matrix is formed only if it fits in ``Auto.memory_budget`` (by default half the memory
 free on the operator's device). Between candidates that fit, the cheaper wins; for
-log-determinants an exact dense answer is preferred whenever it fits (SLQ is an estimate). If
+log-determinants and matrix functions a dense answer is preferred whenever it fits (SLQ is an
+estimate, and a matrix function is an operator whose later uses are unknown). If
 nothing fits, ``Auto`` raises a ``MemoryError`` that says which annotation or algorithm would help.
 The choice and the estimates are noted in ``lo.explain`` and in ``info``.
 
@@ -26,14 +29,15 @@ Example:
 
 from __future__ import annotations
 
-from linops.algorithms import CG, LU, SLQ, Algorithm, Auto, Cholesky, Eig, Eigh, Exact, Lanczos
+from linops.algorithms import CG, GMRES, LU, MINRES, SLQ, Algorithm, Arnoldi, Auto, Cholesky, Eig, Eigh, Exact, Lanczos
 from linops.algorithms.base import Cost, _human_bytes
 from linops.annotations import PSD, SelfAdjoint
 
 _ALWAYS_AFFORDABLE = 2**26  # 64 MiB: a dense matrix this small never needs a memory query
 
 _SOLVES = {"inv", "solve"}
-_SPECTRAL = {"eig", "apply_unary", "exp", "log", "sqrt", "isqrt", "pow"}
+_MATRIX_FUNCTIONS = {"apply_unary", "exp", "log", "sqrt", "isqrt", "pow"}
+_SPECTRAL = {"eig", *_MATRIX_FUNCTIONS}
 _DENSE_ONLY = {"svd", "pinv", "cholesky", "lu"}
 
 
@@ -46,16 +50,17 @@ def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -
         return Exact(), "exact probing by blocks of unit vectors (n matvecs, no n² memory)"
     psd, self_adjoint = A.isa(PSD), A.isa(SelfAdjoint)
     dense = _dense_candidate(fname, psd, self_adjoint)
-    krylov = _krylov_candidate(fname, A, auto, psd, self_adjoint, k, which)
+    kernel = "solve" if fname in _SOLVES else "apply_unary" if fname in _MATRIX_FUNCTIONS else fname
+    krylov = _krylov_candidate(kernel, A, auto, psd, self_adjoint, k, which)
     dense_cost = dense.cost(fname, A) if dense is not None else _dense_only_cost(A)
     if dense_cost.bytes <= _ALWAYS_AFFORDABLE:
         return dense, f"small: dense ({dense_cost})"
     budget = auto.memory_budget if auto.memory_budget is not None else 0.5 * A.bk.available_memory(A.device)
     fits = dense_cost.bytes <= budget
     if krylov is not None:
-        krylov_cost = krylov.cost(fname, A)
+        krylov_cost = krylov.cost(kernel, A)
         estimate = f"dense {dense_cost} vs {krylov.name} {krylov_cost}; budget {_human_bytes(budget)}"
-        prefer_dense = fname == "slogdet" or dense_cost.flops <= krylov_cost.flops
+        prefer_dense = fname == "slogdet" or fname in _MATRIX_FUNCTIONS or dense_cost.flops <= krylov_cost.flops
         if fits and prefer_dense:
             return dense, f"dense is affordable and preferred ({estimate})"
         if krylov_cost.bytes <= budget:
@@ -75,14 +80,21 @@ def _dense_candidate(fname, psd, self_adjoint):
     raise ValueError(f"Auto has no choice for lo.{fname}")
 
 
-def _krylov_candidate(fname, A, auto, psd, self_adjoint, k, which):
-    if fname in _SOLVES and psd:
-        return CG(tol=auto.tol, max_iters=auto.max_iters)
-    if fname == "slogdet" and psd:
-        return SLQ()
-    if fname == "eig" and self_adjoint and k is not None and k < A.shape[0]:
-        return Lanczos(tol=auto.tol, max_iters=min(auto.max_iters, A.shape[0]), k=k, which=which)
-    return None
+def _krylov_candidate(kernel, A, auto, psd, self_adjoint, k, which):
+    """The matrix-free algorithm for the kernel function ``kernel`` on ``A``, or None (an algorithm
+    is a candidate only once it computes the function: ``"solve" in MINRES.functions``)."""
+    candidate = None
+    settings = {"tol": auto.tol, "max_iters": auto.max_iters}
+    if kernel == "solve":
+        candidate = CG(**settings) if psd else MINRES(**settings) if self_adjoint else GMRES(**settings)
+    elif kernel == "slogdet" and psd:
+        candidate = SLQ()
+    elif kernel == "eig" and k is not None and k < A.shape[0]:
+        solver = Lanczos if self_adjoint else Arnoldi
+        candidate = solver(tol=auto.tol, max_iters=min(auto.max_iters, A.shape[0]), k=k, which=which)
+    elif kernel == "apply_unary":
+        candidate = (Lanczos if self_adjoint else Arnoldi)(tol=auto.tol, max_iters=min(auto.max_iters, A.shape[0]))
+    return candidate if candidate is not None and kernel in candidate.functions else None
 
 
 def _dense_only_cost(A) -> Cost:
@@ -96,15 +108,13 @@ def _itemsize(A) -> int:
 
 def _nothing_fits(fname, A, dense_cost, budget, psd, self_adjoint) -> str:
     hints = {
-        "solve": "annotate lo.PSD(A) if A is positive definite (then CG runs matrix-free)",
-        "inv": "annotate lo.PSD(A) if A is positive definite (then CG runs matrix-free)",
+        "solve": "pass alg=lo.GMRES() or alg=lo.BiCGStab() (matrix-free), or annotate lo.PSD(A) (then CG runs)",
+        "inv": "pass alg=lo.GMRES() or alg=lo.BiCGStab() (matrix-free), or annotate lo.PSD(A) (then CG runs)",
         "slogdet": "annotate lo.PSD(A) if A is positive definite (then SLQ estimates it matrix-free)",
-        "eig": "annotate lo.SelfAdjoint(A) and ask for k eigenpairs (then Lanczos runs matrix-free)",
+        "eig": "ask for k < n eigenpairs (then Lanczos or Arnoldi runs matrix-free)",
     }
     hint = hints.get(fname, "use structure (Kronecker, BlockDiag, low rank, ...) that linops can exploit")
     if fname in ("solve", "inv") and psd:
         hint = "raise Auto(memory_budget=...) or pass alg=lo.CG() with a preconditioner"
-    if fname == "eig" and self_adjoint:
-        hint = "ask for k < n eigenpairs (then Lanczos runs matrix-free)"
     return (f"lo.{fname}: no algorithm fits {A!r}: a dense matrix needs {_human_bytes(dense_cost.bytes)} but the "
             f"memory budget is {_human_bytes(budget)}, and no matrix-free algorithm applies; {hint}")

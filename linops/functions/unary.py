@@ -11,6 +11,7 @@ from __future__ import annotations
 from linops.algorithms import Algorithm, Auto, Eig, Eigh
 from linops.algorithms import eig as eig_alg
 from linops.algorithms import eigh as eigh_alg
+from linops.algorithms.base import IterativeAlgorithm
 from linops.algorithms.densify import dense_matrix
 from linops.annotations import SelfAdjoint
 from linops.dispatch import apply_rule, dispatch, has_structural_rule, heavy, note_plan, recording
@@ -86,6 +87,11 @@ def exp_generic(A: LinearOperator, alg: Algorithm):
     f = _elementwise("exp", A)
     if A.isa(SelfAdjoint) or not isinstance(alg, (Auto, Eig)) or has_structural_rule("apply_unary", f, A, alg):
         return apply_rule("apply_unary", f, A, alg)
+    if isinstance(alg, Auto):
+        chosen, reason = choose("exp", A, alg)
+        if isinstance(chosen, IterativeAlgorithm):  # too large to form: f(A)·B by a Krylov method
+            note_plan(f"Auto chose {chosen!r}: {reason}")
+            return apply_rule("apply_unary", f, A, chosen)
     n = A.shape[0]
     M = dense_matrix(A)
     return Dense(heavy(f"expm {n}×{n}", 30.0 * n**3, lambda: A.bk.expm(M), lambda: M))
