@@ -299,6 +299,12 @@ def without_structure(A: LinearOperator) -> LinearOperator:
     return hidden
 
 
+def structured(A: LinearOperator) -> LinearOperator:
+    """The structured operator behind ``A`` where ``A`` is its ``without_structure()`` view (for
+    choices that read structure without dispatching on it, e.g. a preconditioner), else ``A``."""
+    return getattr(A, "_dense_from", None) or A
+
+
 def same_backend(name: str, ops) -> None:
     """A TypeError naming both backends when the operators ``ops`` mix them."""
     first = ops[0]

@@ -45,6 +45,14 @@ def _solve(alg):
     return call
 
 
+def _solve_preconditioned(make_P):
+    def call(A, M, rng, backend):
+        B = rng.standard_normal((A.shape[0], 3))
+        X, info = lo.solve(A, to_backend(B, backend), alg=lo.CG(tol=1e-11, P=make_P(A)), info=True)
+        return to_numpy(X), np.linalg.solve(M, B), info
+    return call
+
+
 def _logdet(alg):
     def call(A, M, rng, backend):
         value, info = lo.logdet(A, alg=alg, info=True)
@@ -61,6 +69,19 @@ def _eigh(alg, k, which):
     return call
 
 
+def _diag(alg):
+    def call(A, M, rng, backend):
+        return to_numpy(lo.diag(A, alg=alg)), np.diag(M), None
+    return call
+
+
+def _svd(alg, k):
+    def call(A, M, rng, backend):
+        _, S, _ = lo.svd(A, k=k, alg=alg)
+        return to_numpy(S), np.linalg.svd(M, compute_uv=False)[:k], None
+    return call
+
+
 def _trace(alg):
     def call(A, M, rng, backend):
         value, info = lo.trace(A, alg=alg, info=True)
@@ -73,6 +94,14 @@ ALGORITHMS = [
     Row("LU solve", lo.LU(), _solve(lo.LU()), "general", 1e-9),
     Row("Eigh solve", lo.Eigh(), _solve(lo.Eigh()), "symmetric", 1e-8),
     Row("CG solve", lo.CG(tol=1e-11), _solve(lo.CG(tol=1e-11)), "spd", 1e-8),
+    Row("CG+Jacobi solve", lo.CG(), _solve_preconditioned(lo.preconditioners.Jacobi), "spd", 1e-8),
+    Row("CG+PivotedCholesky solve", lo.CG(),
+        _solve_preconditioned(lambda A: lo.preconditioners.PivotedCholesky(A, rank=8)), "spd", 1e-8),
+    Row("CG+Nystrom solve", lo.CG(),
+        _solve_preconditioned(lambda A: lo.preconditioners.Nystrom(A, rank=8, mu=1.0, key=0)), "spd", 1e-8),
+    Row("MINRES solve", lo.MINRES(tol=1e-11), _solve(lo.MINRES(tol=1e-11)), "symmetric", 1e-8),
+    Row("GMRES solve", lo.GMRES(tol=1e-11), _solve(lo.GMRES(tol=1e-11)), "general", 1e-8),
+    Row("BiCGStab solve", lo.BiCGStab(tol=1e-11), _solve(lo.BiCGStab(tol=1e-11)), "general", 1e-8),
     Row("Cholesky logdet", lo.Cholesky(), _logdet(lo.Cholesky()), "spd", 1e-10),
     Row("LU logdet", lo.LU(), _logdet(lo.LU()), "general", 1e-10),
     Row("Eigh logdet", lo.Eigh(), _logdet(lo.Eigh()), "symmetric", 1e-10),
@@ -84,6 +113,23 @@ ALGORITHMS = [
     Row("Eigh eigh", lo.Eigh(), _eigh(lo.Eigh(), 5, "LA"), "symmetric", 1e-10),
     Row("Exact trace", lo.Exact(block_size=7), _trace(lo.Exact(block_size=7)), "general", 1e-12, True),
     Row("Hutch trace", lo.Hutch(num_probes=2000, key=3), _trace(lo.Hutch(num_probes=2000, key=3)), "spd", 0.05),
+    Row("HutchPP trace", lo.HutchPP(num_probes=60, key=3), _trace(lo.HutchPP(num_probes=60, key=3)), "spd", 0.05),
+    Row("XTrace trace", lo.XTrace(num_probes=60, key=3), _trace(lo.XTrace(num_probes=60, key=3)), "general", 0.05),
+    Row("XNysTrace trace", lo.XNysTrace(num_probes=30, key=3), _trace(lo.XNysTrace(num_probes=30, key=3)), "spd",
+        0.05),
+    Row("Hutch diag", lo.Hutch(num_probes=2000, key=3), _diag(lo.Hutch(num_probes=2000, key=3)), "spd", 0.2, True),
+    Row("HutchPP diag", lo.HutchPP(num_probes=90, key=3), _diag(lo.HutchPP(num_probes=90, key=3)), "spd", 0.1, True),
+    Row("XTrace diag", lo.XTrace(num_probes=60, key=3), _diag(lo.XTrace(num_probes=60, key=3)), "spd", 0.1, True),
+    Row("XNysTrace diag", lo.XNysTrace(num_probes=30, key=3), _diag(lo.XNysTrace(num_probes=30, key=3)), "spd", 0.1,
+        True),
+    # the table's spectra are flat: a sketch as wide as N checks the plumbing exactly (decaying spectra and
+    # narrow sketches are tested in tests/test_randomized.py)
+    Row("RandomizedSVD svd", lo.RandomizedSVD(oversample=36, key=0), _svd(lo.RandomizedSVD(oversample=36, key=0), 4),
+        "general", 1e-8, True),
+    Row("RandomizedSVD eigh", lo.RandomizedSVD(oversample=36, key=0),
+        _eigh(lo.RandomizedSVD(oversample=36, key=0), 4, "LA"), "spd", 1e-8, True),
+    Row("Nystrom eigh", lo.Nystrom(oversample=36, key=0), _eigh(lo.Nystrom(oversample=36, key=0), 4, "LA"), "spd",
+        1e-8),
 ]
 
 
@@ -291,8 +337,10 @@ def test_algorithm_that_cannot_compute_is_refused():
         lo.logdet(A, alg=lo.CG())
     with pytest.raises(ValueError, match="Cholesky cannot compute eig"):
         lo.eigh(A, alg=lo.Cholesky())
-    with pytest.raises(ValueError, match="GMRES cannot compute solve"):
-        lo.solve(lo.Dense(np.eye(3)), np.ones(3), alg=lo.GMRES())
+    with pytest.raises(ValueError, match="GMRES cannot compute eig"):
+        lo.eig(lo.Dense(np.eye(3)), alg=lo.GMRES())
+    with pytest.raises(ValueError, match=r"MINRES cannot compute svd.*RandomizedSVD"):
+        lo.svd(lo.Dense(np.eye(3)), alg=lo.MINRES())
 
 
 def test_unknown_rule_name_is_refused_at_definition():
@@ -335,10 +383,73 @@ def test_auto_goes_iterative_on_a_huge_matrix_free_operator_without_allocating()
 def test_auto_refuses_clearly_when_nothing_fits():
     n = 10**6
     A = lo.LinearOperator(np.float64, (n, n), matmat=lambda X: 2.0 * X)  # no annotation
-    with pytest.raises(MemoryError, match=r"annotate lo\.PSD"):
-        lo.solve(A, np.ones(n))
+    with pytest.raises(MemoryError, match="ask for k < n eigenpairs"):
+        lo.eig(A)
     with pytest.raises(MemoryError, match="memory budget"):
         lo.solve(lo.PSD(A), np.ones(n), alg=lo.Auto(memory_budget=1000))
+
+
+def _indefinite_matrix_free(n):
+    d = np.concatenate([-np.linspace(1.0, 2.0, n // 2), np.linspace(1.0, 3.0, n - n // 2)])
+    return lo.LinearOperator(np.float64, (n, n), matmat=lambda X: d[:, None] * X), d
+
+
+def _convection_diffusion(n):
+    """A non-symmetric, diagonally dominant tridiagonal operator without structure (matrix-free)."""
+    main, upper, lower = 3.0 * np.ones(n), -1.3 * np.ones(n - 1), -0.7 * np.ones(n - 1)
+
+    def matmat(X):
+        Y = main[:, None] * X
+        Y[:-1] += upper[:, None] * X[1:]
+        Y[1:] += lower[:, None] * X[:-1]
+        return Y
+    M = np.diag(main) + np.diag(upper, 1) + np.diag(lower, -1) if n <= 2000 else None
+    return lo.LinearOperator(np.float64, (n, n), matmat=matmat), M
+
+
+@pytest.mark.parametrize("annotate, expected", [(lo.SelfAdjoint, "MINRES"), (lambda A: A, "GMRES")])
+def test_auto_solves_large_non_psd_operators_matrix_free(annotate, expected):
+    n = 10**5
+    A, d = _indefinite_matrix_free(n)
+    b = np.linspace(1.0, 2.0, n)
+    plan = lo.explain(lo.solve, annotate(A), b)
+    x, info = lo.solve(annotate(A), b, info=True)
+    assert info.algorithm == expected and expected in str(plan)
+    np.testing.assert_allclose(x, b / d, rtol=1e-5)
+
+
+def test_auto_gmres_on_a_non_symmetric_operator():
+    n = 5000
+    A, _ = _convection_diffusion(n)
+    b = np.random.default_rng(6).standard_normal(n)
+    x, info = lo.solve(A, b, alg=lo.Auto(memory_budget=1e8), info=True)  # the dense 200 MB does not fit
+    assert info.algorithm == "GMRES"
+    assert np.linalg.norm(A @ x - b) <= 1e-5 * np.linalg.norm(b)
+
+
+def test_auto_eig_uses_arnoldi_for_few_eigenpairs_of_a_large_non_self_adjoint_operator():
+    n = 3000  # above the 64 MiB a dense matrix may always take
+    rng = np.random.default_rng(7)
+    vals_true = np.concatenate([np.linspace(0.0, 1.0, n - 3), [2.0, 3.0, 4.0]])
+    T = np.diag(vals_true) + np.triu(rng.standard_normal((n, n)), 1) * 0.1 / np.sqrt(n)  # eigenvalues: its diagonal
+    A = lo.LinearOperator(np.float64, (n, n), matmat=lambda X: T @ X)
+    vals, vecs = lo.eig(A, k=3, which="LM", alg=lo.Auto(memory_budget=5e7))  # dense: 72 MB
+    np.testing.assert_allclose(vals, [4.0, 3.0, 2.0], rtol=1e-6)
+    assert vecs.shape == (n, 3)
+    np.testing.assert_allclose(T @ vecs, vecs * vals[None, :], atol=1e-5)
+
+
+@pytest.mark.parametrize("self_adjoint", [True, False])
+def test_auto_matrix_function_of_a_large_operator_is_lazy_krylov(self_adjoint):
+    n = 10**5
+    d = np.linspace(0.0, 1.0, n)
+    A = lo.LinearOperator(np.float64, (n, n), matmat=lambda X: d[:, None] * X)
+    A = lo.SelfAdjoint(A) if self_adjoint else A
+    E = lo.exp(A)
+    assert type(E).__name__ == "KrylovFunction"
+    assert E._alg.name == ("Lanczos" if self_adjoint else "Arnoldi")
+    b = np.ones(n)
+    np.testing.assert_allclose(E @ b, np.exp(d), rtol=1e-6)
 
 
 def test_auto_eigh_uses_lanczos_for_few_eigenpairs_of_a_large_operator():
@@ -387,15 +498,15 @@ def _solver_cases():
 
     rows = [row for row in ROWS if row.square and row.real_ok and not row.singular and "numpy" in row.backends]
     return [pytest.param(row, alg, id=f"{row.name}-{alg.name}") for row in rows
-            for alg in (lo.Cholesky(), lo.LU(), lo.Eigh(), lo.CG(tol=1e-12, max_iters=200))]
+            for alg in (lo.Cholesky(), lo.LU(), lo.Eigh(), lo.CG(tol=1e-12, max_iters=200),
+                        lo.MINRES(tol=1e-12, max_iters=400), lo.GMRES(tol=1e-12, max_iters=400),
+                        lo.BiCGStab(tol=1e-12, max_iters=400))]
 
 
 @pytest.mark.parametrize("row, alg", _solver_cases())
 def test_every_exported_structure_with_each_solver(row, alg):
     A, M = row.make("numpy", "float64", np.random.default_rng(0))
     M = np.asarray(M)
-    if isinstance(alg, lo.CG) and not row.psd:
-        A = A  # CG on a non-PSD operator must report a breakdown or non-convergence, never a wrong x
     if isinstance(alg, (lo.Cholesky, lo.CG)) and row.psd:
         A = lo.PSD(A)
     b = np.linspace(1.0, 2.0, M.shape[0])
@@ -406,3 +517,19 @@ def test_every_exported_structure_with_each_solver(row, alg):
         return
     np.testing.assert_allclose(x, np.linalg.solve(M, b), rtol=1e-6, atol=1e-8 * np.abs(x).max())
     assert any(leaf.algorithm == alg.name or leaf.requested == alg.name for leaf in info.leaves), str(info)
+
+
+def test_auto_preconditions_cg_on_a_kernel_matrix_plus_noise():
+    from linops.operators.kernel import Kernel, rbf
+
+    n = 3000  # above the 64 MiB a dense matrix may always take
+    x = np.random.default_rng(8).uniform(size=(n, 3))
+    K = lo.PSD(Kernel(x, None, rbf(0.3))) + 1e-2 * lo.Identity((n, n), np.float64)
+    b = np.random.default_rng(9).standard_normal(n)
+    auto = lo.Auto(memory_budget=1e6, tol=1e-6)
+    assert "PivotedCholesky" in str(lo.explain(lo.solve, K, b, alg=auto))
+    x_auto, info = lo.solve(K, b, alg=auto, info=True)
+    _, plain = lo.solve(K, b, alg=lo.CG(tol=1e-6), info=True)
+    assert info.algorithm == "CG"
+    assert int(plain.iterations) >= 3 * int(info.iterations), (int(plain.iterations), int(info.iterations))
+    assert np.linalg.norm(K @ x_auto - b) <= 1e-5 * np.linalg.norm(b)

@@ -27,9 +27,10 @@ from linops.algorithms.lobpcg import LOBPCG
 from linops.algorithms.lu import LU
 from linops.algorithms.minres import MINRES
 from linops.algorithms.power import PowerIteration
+from linops.algorithms.randomized import Nystrom, RandomizedSVD
 from linops.algorithms.slq import SLQ
-from linops.algorithms.xtrace import XTrace
+from linops.algorithms.xtrace import XNysTrace, XTrace
 
 __all__ = ["CG", "GMRES", "LOBPCG", "LU", "MINRES", "SLQ", "Algorithm", "Arnoldi", "Auto", "BiCGStab",
            "Cholesky", "Cost", "Eig", "Eigh", "Exact", "Hutch", "HutchPP", "IterativeAlgorithm", "Lanczos",
-           "PowerIteration", "XTrace"]
+           "Nystrom", "PowerIteration", "RandomizedSVD", "XNysTrace", "XTrace"]

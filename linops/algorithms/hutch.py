@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ class Hutch(IterativeAlgorithm):
 
     def __post_init__(self):
         super().__post_init__()
-        if not (isinstance(self.num_probes, int) and self.num_probes >= self.min_probes):
+        if not (is_count(self.num_probes) and self.num_probes >= self.min_probes):
             raise ValueError(f"{self.name}: num_probes (the total number of matvecs) must be an int ≥ "
                              f"{self.min_probes}, got {self.num_probes!r}")
 
@@ -62,6 +63,11 @@ class Hutch(IterativeAlgorithm):
         xp = A.bk.xp
         Z = rademacher_probes(A, self.key, self.num_probes)
         return diagonal_mean_and_error(xp, xp.conj(Z) * (A @ Z), matvecs=self.num_probes)
+
+
+def is_count(value) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def rademacher_probes(A, key, count: int):

@@ -8,15 +8,17 @@ reaches ``Auto`` is a leaf with no structure rule left. For it, ``Auto`` weighs 
   factorization (n³/3 for Cholesky, 2n³/3 for LU, 9n³ for Eigh), and n² memory;
 - the Krylov algorithm that fits the annotations: for solves CG (``PSD``), MINRES (self-adjoint)
   or GMRES (general); SLQ for ``PSD`` log-determinants; for ``k < n`` eigenpairs Lanczos
-  (self-adjoint) or Arnoldi (general); for matrix functions (``exp``, ``sqrt``, ...) a lazy f(A)·B
+  (self-adjoint) or Arnoldi (general); for ``k`` singular triplets a randomized SVD; for matrix
+  functions (``exp``, ``sqrt``, ...) a lazy f(A)·B
   by Lanczos or Arnoldi. Each is priced at iterations × the operator's matvec cost (from its
   structure) with a pessimistic iteration count (``max_iters``, the conditioning being unknown),
   and O(n · Krylov dimension) memory.
 
 A dense matrix is formed only if it fits in ``Auto.memory_budget`` (by default half the memory
 free on the operator's device). Between candidates that fit, the cheaper wins; for
-log-determinants and matrix functions a dense answer is preferred whenever it fits (SLQ is an
-estimate, and a matrix function is an operator whose later uses are unknown). If
+log-determinants, SVDs and matrix functions a dense answer is preferred whenever it fits (SLQ and
+the randomized SVD are estimates, and a matrix function is an operator whose later uses are
+unknown). If
 nothing fits, ``Auto`` raises a ``MemoryError`` that says which annotation or algorithm would help.
 The choice and the estimates are noted in ``lo.explain`` and in ``info``.
 
@@ -29,8 +31,24 @@ Example:
 
 from __future__ import annotations
 
-from linops.algorithms import CG, GMRES, LU, MINRES, SLQ, Algorithm, Arnoldi, Auto, Cholesky, Eig, Eigh, Exact, Lanczos
+from linops.algorithms import (
+    CG,
+    GMRES,
+    LU,
+    MINRES,
+    SLQ,
+    Algorithm,
+    Arnoldi,
+    Auto,
+    Cholesky,
+    Eig,
+    Eigh,
+    Exact,
+    Lanczos,
+    RandomizedSVD,
+)
 from linops.algorithms.base import Cost, _human_bytes
+from linops.algorithms.svd import DenseSVD
 from linops.annotations import PSD, SelfAdjoint
 
 _ALWAYS_AFFORDABLE = 2**26  # 64 MiB: a dense matrix this small never needs a memory query
@@ -38,7 +56,7 @@ _ALWAYS_AFFORDABLE = 2**26  # 64 MiB: a dense matrix this small never needs a me
 _SOLVES = {"inv", "solve"}
 _MATRIX_FUNCTIONS = {"apply_unary", "exp", "log", "sqrt", "isqrt", "pow"}
 _SPECTRAL = {"eig", *_MATRIX_FUNCTIONS}
-_DENSE_ONLY = {"svd", "pinv", "cholesky", "lu"}
+_DENSE_ONLY = {"pinv", "cholesky", "lu"}
 
 
 def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -> tuple[Algorithm, str]:
@@ -52,7 +70,7 @@ def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -
     dense = _dense_candidate(fname, psd, self_adjoint)
     kernel = "solve" if fname in _SOLVES else "apply_unary" if fname in _MATRIX_FUNCTIONS else fname
     krylov = _krylov_candidate(kernel, A, auto, psd, self_adjoint, k, which)
-    dense_cost = dense.cost(fname, A) if dense is not None else _dense_only_cost(A)
+    dense_cost = dense.cost(kernel, A) if dense is not None else _dense_only_cost(A)
     if dense_cost.bytes <= _ALWAYS_AFFORDABLE:
         return dense, f"small: dense ({dense_cost})"
     budget = auto.memory_budget if auto.memory_budget is not None else 0.5 * A.bk.available_memory(A.device)
@@ -60,7 +78,8 @@ def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -
     if krylov is not None:
         krylov_cost = krylov.cost(kernel, A)
         estimate = f"dense {dense_cost} vs {krylov.name} {krylov_cost}; budget {_human_bytes(budget)}"
-        prefer_dense = fname == "slogdet" or fname in _MATRIX_FUNCTIONS or dense_cost.flops <= krylov_cost.flops
+        exact_preferred = fname in ("slogdet", "svd") or fname in _MATRIX_FUNCTIONS
+        prefer_dense = exact_preferred or dense_cost.flops <= krylov_cost.flops
         if fits and prefer_dense:
             return dense, f"dense is affordable and preferred ({estimate})"
         if krylov_cost.bytes <= budget:
@@ -75,6 +94,8 @@ def _dense_candidate(fname, psd, self_adjoint):
         return Cholesky() if psd else LU()
     if fname in _SPECTRAL:
         return Eigh() if self_adjoint else Eig()
+    if fname == "svd":
+        return DenseSVD()
     if fname in _DENSE_ONLY:
         return None
     raise ValueError(f"Auto has no choice for lo.{fname}")
@@ -92,6 +113,8 @@ def _krylov_candidate(kernel, A, auto, psd, self_adjoint, k, which):
     elif kernel == "eig" and k is not None and k < A.shape[0]:
         solver = Lanczos if self_adjoint else Arnoldi
         candidate = solver(tol=auto.tol, max_iters=min(auto.max_iters, A.shape[0]), k=k, which=which)
+    elif kernel == "svd" and k is not None and k < min(A.shape):
+        candidate = RandomizedSVD(k=k)
     elif kernel == "apply_unary":
         candidate = (Lanczos if self_adjoint else Arnoldi)(tol=auto.tol, max_iters=min(auto.max_iters, A.shape[0]))
     return candidate if candidate is not None and kernel in candidate.functions else None

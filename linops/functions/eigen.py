@@ -9,13 +9,11 @@ from __future__ import annotations
 import dataclasses
 
 from linops.algorithms import Algorithm, Auto
-from linops.algorithms import svd as svd_alg
-from linops.algorithms.base import IterativeAlgorithm
 from linops.annotations import SelfAdjoint
 from linops.dispatch import apply_rule, dispatch
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
-from linops.functions.leaf import refuse, run_leaf
+from linops.functions.leaf import run_leaf
 from linops.operator import LinearOperator
 
 _WHICH = ("LM", "SM", "LA", "SA")
@@ -163,14 +161,14 @@ def eig_leaf(A: LinearOperator, alg: Algorithm):
 
 
 @dispatch(name="svd", precedence=-1)
-def svd_dense_rule(A: LinearOperator, alg: Algorithm):
-    """The dense thin SVD (Auto, or an algorithm without an SVD kernel of its own); an algorithm
-    that computes ``svd`` (a randomized or Krylov one) runs at the leaf."""
-    if "svd" in alg.functions:
-        return run_leaf("svd", A, alg, placeholder=lambda: _svd_placeholder(A, alg))
-    if isinstance(alg, IterativeAlgorithm):
-        raise refuse("svd", A, alg)
-    return svd_alg.decompose(A)
+def svd_leaf(A: LinearOperator, alg: Algorithm):
+    """The requested algorithm at the leaf (RandomizedSVD; any algorithm that computes no SVD is
+    refused with those that would); Auto takes the dense thin SVD when it fits, else RandomizedSVD."""
+    if isinstance(alg, Auto):
+        chosen, reason = choose("svd", A, alg, k=alg.k)  # dense when it fits, else randomized
+        return run_leaf("svd", A, chosen, placeholder=lambda: _svd_placeholder(A, chosen), requested=alg,
+                        reason=reason)
+    return run_leaf("svd", A, alg, placeholder=lambda: _svd_placeholder(A, alg))
 
 
 def _placeholder(A, alg):

@@ -8,7 +8,7 @@ operators, an iterative one (CG) a lazy :class:`IterativeInverse` that solves wh
 
 from __future__ import annotations
 
-from linops.algorithms import LU, Algorithm, Auto, Cholesky, Eigh
+from linops.algorithms import CG, LU, Algorithm, Auto, Cholesky, Eigh
 from linops.algorithms import cholesky as cholesky_alg
 from linops.algorithms import eigh as eigh_alg
 from linops.algorithms import lu as lu_alg
@@ -18,7 +18,7 @@ from linops.dispatch import apply_rule, dispatch, note_plan, recording
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
 from linops.functions.leaf import refuse, run_leaf, with_info
-from linops.operator import LinearOperator
+from linops.operator import LinearOperator, structured
 from linops.operators.dense import Dense
 from linops.operators.inverse import InverseOperator
 from linops.operators.permutation import Permutation
@@ -26,6 +26,7 @@ from linops.operators.product import Product
 from linops.operators.scalar import Identity
 from linops.operators.triangular import Triangular, TriangularInverse
 from linops.plan import heavy
+from linops.preconditioners.choose import default_preconditioner, describe_default_preconditioner
 from linops.report import Leaf, report
 
 
@@ -114,7 +115,7 @@ def solve_via_inverse(A: LinearOperator, B: object, alg: Algorithm):
 def solve_dense(A: Dense, B: object, alg: Algorithm):
     """A dense matrix: one solve by the requested algorithm (Auto: see linops.functions.auto)."""
     if isinstance(alg, Auto):
-        chosen, reason = choose("solve", A, alg)
+        chosen, reason = preconditioned(A, *choose("solve", A, alg))
         return run_leaf("solve", A, chosen, B, placeholder=lambda: B, requested=alg, reason=reason)
     if "solve" not in alg.functions:
         raise refuse("solve", A, alg)
@@ -124,9 +125,22 @@ def solve_dense(A: Dense, B: object, alg: Algorithm):
 @dispatch(name="inv", precedence=-1)
 def inv_auto(A: LinearOperator, alg: Auto):
     """Auto at a leaf: the cheapest algorithm that fits in memory (see linops.functions.auto)."""
-    chosen, reason = choose("inv", A, alg)
+    chosen, reason = preconditioned(A, *choose("inv", A, alg))
     note_plan(f"Auto chose {chosen!r}: {reason}")
     return apply_rule("inv", A, chosen)
+
+
+def preconditioned(A, chosen: Algorithm, reason: str):
+    """Auto's CG gets the default preconditioner (pivoted Cholesky for a kernel matrix + σ²I, Jacobi
+    for a diagonal that varies much: see linops.preconditioners.choose); while ``lo.explain``
+    records, only its description (building it is real work)."""
+    if not isinstance(chosen, CG) or chosen.P is not None:
+        return chosen, reason
+    A = structured(A)  # a Sum's generic rule sees it without structure; the kernel + σ²I is still behind
+    if recording():
+        return chosen, f"{reason}; preconditioner: {describe_default_preconditioner(A)}"
+    P, why = default_preconditioner(A)
+    return (chosen if P is None else chosen.replace(P=P)), f"{reason}; {why}"
 
 
 @dispatch(name="inv", precedence=-1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from linops.algorithms import Algorithm, Auto, Hutch
+from linops.algorithms import Algorithm, Auto, Exact
 from linops.algorithms.exact import diagonal_length
 from linops.dispatch import apply_rule, dispatch
 from linops.functions._common import algorithm_arg, operator_arg
@@ -43,8 +43,9 @@ def diag(A, k: int = 0, alg=None):
 
 @dispatch(name="trace", precedence=-1)
 def trace_generic(A: LinearOperator, alg: Algorithm):
-    """A trace estimator runs on A itself; otherwise the sum of the main diagonal from the diag rules."""
-    if isinstance(alg, Hutch):
+    """A trace estimator (Hutch, HutchPP, XTrace, ...) runs on A itself; otherwise the sum of the main
+    diagonal from the diag rules (exact probing at the leaves)."""
+    if "trace" in alg.functions and not isinstance(alg, Exact):
         return run_leaf("trace", A, alg, placeholder=lambda: A.bk.zeros((), A.dtype, A.device))
     return A.bk.xp.sum(apply_rule("diag", A, 0, alg))
 

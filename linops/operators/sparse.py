@@ -10,32 +10,45 @@ Storage, per backend (the input's format is converted once, at construction):
   them; ``inv`` sums them once before factoring, when outside ``jit``).
 
 Products never densify: SciPy's ``S @ X``, torch's CSR ``S @ X``, JAX's ``BCOO @ X``; ``X @ S`` uses the
-sparse transpose. The direct rules (``inv``, ``solve``, ``slogdet``) are:
+sparse transpose. Solves and log-determinants under ``Auto``:
 
-- NumPy: SciPy's sparse LU (``scipy.sparse.linalg.splu``, SuperLU), factored once per ``inv``; SciPy has
-  no sparse Cholesky, so PSD matrices also go through LU. ``slogdet`` takes the sign exactly from the
-  parities of SuperLU's row and column permutations and the signs of U's diagonal.
-- JAX: ``jax.experimental.sparse.linalg.spsolve`` (cuSOLVER QR on GPU; on CPU JAX itself calls SciPy's
-  ``spsolve`` through a host callback, refactoring for every right-hand side). JAX has no sparse LU,
-  so ``slogdet`` densifies (O(n²) memory, O(n³) time).
-- PyTorch: ``torch.sparse.spsolve`` exists only for CUDA, so on every device linops densifies the matrix
-  and uses the dense LU rules (O(n²) memory, O(n³) time); ``lo.explain`` shows the "densify" step.
+- NumPy: SciPy's sparse LU (``scipy.sparse.linalg.splu``, SuperLU), factored once per ``inv``, unless a
+  Krylov solver is estimated cheaper; SciPy has no sparse Cholesky, so PSD matrices also go through LU.
+  ``slogdet`` takes the sign exactly from the parities of SuperLU's row and column permutations and the
+  signs of U's diagonal.
+- PyTorch and JAX: never densify a large matrix. Solves go Krylov by annotation: ``PSD`` → ``CG`` with the
+  preconditioner of :func:`linops.preconditioners.default_preconditioner` (Jacobi where the diagonal
+  varies, else none; IC(0) is ``alg=lo.CG(P=IncompleteCholesky(S))``, which does not pay for one solve
+  of a 2-D Poisson matrix on CPU), built once per ``inv``; ``SelfAdjoint`` → ``MINRES``; otherwise
+  ``GMRES``. ``slogdet`` of a ``PSD`` matrix is an ``SLQ`` estimate; of any other matrix it densifies
+  only within ``Auto``'s memory budget (else a ``MemoryError`` that names what would work). Small
+  matrices (a dense copy under 64 MiB) use the dense factorizations, which are cheaper there.
+
+With an explicit ``alg=lo.LU()``/``lo.Cholesky()``: SciPy's sparse LU (NumPy),
+``jax.experimental.sparse.linalg.spsolve`` (JAX: cuSOLVER QR on GPU; on CPU a host callback to SciPy's
+``spsolve``, refactoring for every right-hand side), and the densified matrix for torch
+(``torch.sparse.spsolve`` exists only for CUDA) and for JAX log-determinants; ``lo.explain`` shows the
+"densify" step. An explicit Krylov algorithm (``alg=lo.CG(P=...)``) runs as requested.
 
 The framework-specific code is the backend's sparse format (``Backend.sparse``, in
-``linops/backends/sparse_*.py``). Krylov solvers (CG, GMRES, ...) for large sparse systems come with
-the iterative algorithms.
+``linops/backends/sparse_*.py``).
 """
 
 from __future__ import annotations
 
-from linops.algorithms import LU, Algorithm, Auto, Cholesky
-from linops.annotations import SelfAdjoint
+from linops.algorithms import CG, GMRES, LU, MINRES, SLQ, Algorithm, Auto, Cholesky
+from linops.algorithms.base import _human_bytes, itemsize
+from linops.annotations import PSD, SelfAdjoint
 from linops.backends import backend_named, backend_of_sparse, backend_of_type
-from linops.dispatch import apply_rule, can_read, dispatch
+from linops.dispatch import apply_rule, can_read, dispatch, note_plan, recording
 from linops.errors import SingularMatrixError
+from linops.functions.auto import choose
+from linops.functions.inverse import IterativeInverse
+from linops.functions.leaf import run_leaf
 from linops.operator import LinearOperator
 from linops.operators._spectral import self_adjoint_by_probing
 from linops.operators.inverse import InverseOperator
+from linops.report import Leaf, report
 
 _VALID = ("a SciPy sparse matrix or array (any format), a torch sparse tensor (COO, CSR, CSC, BSR), "
           "a jax.experimental.sparse BCOO or BCSR, or COO triplets Sparse(data, row, col, shape)")
@@ -135,15 +148,19 @@ class SparseInverse(InverseOperator):
         [0.5, 0.25]
     """
 
-    def __init__(self, A: Sparse):
+    def __init__(self, A: Sparse, requested: Algorithm | None = None, reason: str = ""):
         self.A = A
         self.factor = _singular_named(A, lambda: A.bk.sparse.factor(A.matrix))
+        self.requested = requested.name if requested is not None else None
+        self.reason = reason
         super().__init__(A.dtype, A.shape, backend=A.bk, device=A.device, annotations=A.annotations)
 
     def inverted(self):
         return self.A
 
     def _matmat(self, X):
+        report(Leaf("solve", repr(self.A), "LU", requested=self.requested,
+                    note=self.reason or f"sparse direct solver of {self.bk.name}"))
         return _singular_named(self.A, lambda: self.bk.sparse.solve(self.factor, X, transposed=False))
 
     def _rmatmat(self, X):
@@ -181,7 +198,17 @@ def adjoint_sparse(A: Sparse):
 
 @dispatch(name="inv")
 def inv_sparse(A: Sparse, alg: Direct):
-    """SciPy: sparse LU, factored once; JAX: sparse spsolve; torch: dense LU of the densified matrix."""
+    """Auto: SciPy's sparse LU where cheaper; torch/JAX: a Krylov solver by annotation (PSD: CG with
+    Jacobi where it pays; self-adjoint: MINRES; else GMRES), dense LU only for small matrices. Explicit
+    LU/Cholesky: SciPy sparse LU; JAX sparse spsolve; torch: dense LU of the densified matrix."""
+    if isinstance(alg, Auto):
+        chosen, reason = _choose_solver(A, alg)
+        note_plan(f"Auto chose {chosen!r}: {reason}")
+        if chosen is _SPARSE_LU:
+            return SparseInverse(A, alg, reason)
+        if isinstance(chosen, (LU, Cholesky)):
+            return apply_rule("inv", _densified(A), chosen)
+        return AutoIterativeInverse(A, chosen, alg, reason)
     if A.bk.sparse.direct_inverse:
         return SparseInverse(A)
     return apply_rule("inv", _densified(A), alg)
@@ -189,10 +216,102 @@ def inv_sparse(A: Sparse, alg: Direct):
 
 @dispatch(name="slogdet")
 def slogdet_sparse(A: Sparse, alg: Direct):
-    """SciPy: from the sparse LU (exact permutation signs, U's diagonal); JAX, torch: dense slogdet."""
-    if not A.bk.sparse.direct_slogdet:
+    """SciPy: from the sparse LU (exact permutation signs, U's diagonal). JAX, torch with Auto: dense
+    when small, SLQ for PSD, else dense only within Auto's memory budget (a MemoryError otherwise);
+    with an explicit LU/Cholesky: dense slogdet."""
+    if A.bk.sparse.direct_slogdet:
+        return A.bk.sparse.slogdet(A.matrix)
+    if not isinstance(alg, Auto):
         return apply_rule("slogdet", _densified(A), alg)
-    return A.bk.sparse.slogdet(A.matrix)
+    dense = Cholesky() if A.isa(PSD) else LU()
+    if _dense_bytes(A) <= _SMALL:
+        chosen, reason = dense, f"small: dense ({_human_bytes(_dense_bytes(A))})"
+    elif A.isa(PSD):
+        chosen, reason = SLQ(), "a PSD sparse matrix: SLQ estimate (matrix-free; no sparse factorization here)"
+    else:
+        try:
+            chosen, reason = choose("slogdet", A, alg)
+        except MemoryError as err:
+            raise MemoryError(f"{err}; or use a SciPy sparse matrix (lo.from_scipy), whose sparse LU gives the "
+                              f"exact log-determinant without densifying") from None
+    if isinstance(chosen, SLQ):
+        return run_leaf("slogdet", A, chosen, placeholder=lambda: _slogdet_placeholder(A), requested=alg,
+                        reason=reason)
+    note_plan(f"Auto chose {chosen!r}: {reason}")
+    return apply_rule("slogdet", _densified(A), chosen)
+
+
+class AutoIterativeInverse(IterativeInverse):
+    """S⁻¹ applied by the Krylov solver ``Auto`` chose for a sparse S; ``info`` names Auto's request and reason.
+
+    Example:
+        >>> import numpy as np, scipy.sparse as sp, linops as lo
+        >>> from linops.operators.sparse import AutoIterativeInverse, Sparse
+        >>> S = lo.PSD(Sparse(sp.diags([2.0, 4.0])))
+        >>> (AutoIterativeInverse(S, lo.CG(), lo.Auto(), "the reason") @ np.ones(2)).round(6).tolist()
+        [0.5, 0.25]
+    """
+
+    def __init__(self, A, alg: Algorithm, requested: Auto, reason: str):
+        super().__init__(A, alg)
+        self.requested = requested
+        self.reason = reason
+
+    def _matmat(self, X):
+        return run_leaf("solve", self.A, self._alg, X, placeholder=lambda: X, requested=self.requested,
+                        reason=self.reason)
+
+
+_SPARSE_LU = LU()  # marks "the backend's sparse direct solver" among Auto's candidates
+_SMALL = 2**26  # bytes: a dense matrix this small is always cheaper to factor than to iterate on
+
+
+def _dense_bytes(A) -> float:
+    return float(A.shape[0]) * A.shape[1] * itemsize(A)
+
+
+def _krylov_solver(A, auto: Auto):
+    """The Krylov solver that fits A's annotations (None where its kernel is not available)."""
+    if A.isa(PSD):
+        return CG(tol=auto.tol, max_iters=auto.max_iters)
+    candidate = MINRES if A.isa(SelfAdjoint) else GMRES
+    if "solve" not in candidate.functions:
+        return None
+    return candidate(tol=auto.tol, max_iters=auto.max_iters)
+
+
+def _choose_solver(A: Sparse, auto: Auto):
+    """``(algorithm, reason)`` for solves with the sparse A under Auto (``_SPARSE_LU`` for the
+    backend's sparse LU). The CG preconditioner is built here, except while lo.explain records."""
+    from linops.preconditioners.choose import default_preconditioner, describe_default_preconditioner
+
+    krylov = _krylov_solver(A, auto)
+    if A.bk.sparse.direct_slogdet:  # a real sparse LU (SciPy): SuperLU unless a Krylov solver is cheaper
+        n = A.shape[0]
+        lu_flops = 1.0 * A.nnz * n ** 0.5
+        if krylov is None or lu_flops <= krylov.cost("solve", A).flops:
+            return _SPARSE_LU, f"sparse LU (SuperLU, ~{lu_flops:.2g} flops) is cheaper than a Krylov solver"
+    dense = Cholesky() if A.isa(PSD) else LU()
+    dense_cost = dense.cost("solve", A)
+    if dense_cost.bytes <= _SMALL or krylov is None:
+        budget = auto.memory_budget if auto.memory_budget is not None else 0.5 * A.bk.available_memory(A.device)
+        if dense_cost.bytes > budget:
+            raise MemoryError(f"lo.solve: no algorithm fits {A!r}: a dense matrix needs "
+                              f"{_human_bytes(dense_cost.bytes)} but the memory budget is {_human_bytes(budget)}; "
+                              f"annotate lo.PSD(A) (CG) or lo.SelfAdjoint(A) (MINRES), pass alg=lo.GMRES(), or use a "
+                              f"SciPy sparse matrix")
+        return dense, f"small or no Krylov solver applies: dense ({dense_cost})"
+    if not isinstance(krylov, CG):
+        return krylov, f"{krylov.name} by annotation, matrix-free (dense would need {_human_bytes(dense_cost.bytes)})"
+    if recording():
+        return krylov, f"CG, matrix-free; preconditioner (built when run): {describe_default_preconditioner(A)}"
+    P, why = default_preconditioner(A)
+    return krylov.replace(P=P), f"CG, matrix-free (dense would need {_human_bytes(dense_cost.bytes)}); {why}"
+
+
+def _slogdet_placeholder(A):
+    bk = A.bk
+    return bk.ones((), A.dtype, A.device), bk.zeros((), bk.real_dtype(A.dtype), A.device)
 
 
 @dispatch(name="diag")

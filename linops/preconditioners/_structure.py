@@ -1,11 +1,16 @@
 """Reading a kernel-plus-noise structure off an operator: the shift σ² of A = K + σ² I, and columns
-A[:, i] fetched as cheaply as the terms allow (a ``Kernel`` column is one O(n d) evaluation, a
-``ScalarMul`` or ``Diagonal`` column a unit vector; anything else one product with a unit vector)."""
+A[:, i] fetched as cheaply as the terms allow (a ``Kernel`` column is one O(n d) evaluation, a ``Dense``
+column a slice, a ``ScalarMul`` or ``Diagonal`` column a unit vector; any other term's column one
+product with a unit vector)."""
 
 from __future__ import annotations
 
 import numbers
 
+from linops.algorithms import Auto
+from linops.annotations import PSD
+from linops.dispatch import apply_rule
+from linops.operators.dense import Dense
 from linops.operators.diagonal import Diagonal
 from linops.operators.kernel import Kernel
 from linops.operators.scalar import ScalarMul
@@ -37,9 +42,12 @@ def scalar_shift(A):
 
 
 def kernel_like(A) -> bool:
-    """Whether A is a kernel matrix plus a positive shift: a ``Sum`` with a ``Kernel`` term and a
-    ``ScalarMul``/``Identity`` term (the Gaussian-process case)."""
-    return any(isinstance(op, Kernel) for op in terms(A)) and scalar_shift(A) is not None
+    """Whether A is a kernel-like matrix plus a positive shift: a ``Sum`` of ``ScalarMul``/``Identity``
+    terms with a positive total and other terms that are ``Kernel``s or annotated ``PSD`` (the
+    Gaussian-process case, K + σ² I)."""
+    others = [op for op in terms(A) if not isinstance(op, ScalarMul)]
+    return (bool(others) and all(isinstance(op, Kernel) or op.isa(PSD) for op in others)
+            and scalar_shift(A) is not None)
 
 
 def column(A, i, n: int, dtype):
@@ -52,6 +60,8 @@ def column(A, i, n: int, dtype):
         if isinstance(op, Kernel) and op.shape == A.shape:
             point = bk.take_rows(op.x2, xp.reshape(i, (1,)))
             out = out + bk.astype(op.fn(op.x1, point)[:, 0], dtype)
+        elif isinstance(op, Dense):
+            out = out + bk.astype(xp.take(op.M, xp.reshape(i, (1,)), axis=1)[:, 0], dtype)
         elif isinstance(op, ScalarMul):
             out = out + op.c * unit
         elif isinstance(op, Diagonal):
@@ -61,3 +71,9 @@ def column(A, i, n: int, dtype):
     for op in rest:
         out = out + (op @ unit[:, None])[:, 0]
     return out
+
+
+def diagonal(A):
+    """A's main diagonal through the structure rules (exact probing at matrix-free leaves), as
+    ``lo.diag(A)`` computes it; the preconditioners sit below the public functions."""
+    return apply_rule("diag", A, 0, Auto())

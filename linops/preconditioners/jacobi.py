@@ -19,8 +19,8 @@ Example:
 from __future__ import annotations
 
 from linops.annotations import PSD
-from linops.functions.trace import diag
 from linops.operators.diagonal import Diagonal
+from linops.preconditioners._structure import diagonal
 
 
 class Jacobi(Diagonal):
@@ -36,7 +36,7 @@ class Jacobi(Diagonal):
     def __init__(self, A):
         if A.shape[0] != A.shape[1]:
             raise ValueError(f"Jacobi: the operator must be square, got {A!r}")
-        d = diag(A)
+        d = diagonal(A)
         bk = A.bk
         if not bk.is_tracer(d) and bk.to_host_bool(bk.xp.any(d == 0)):
             raise ValueError(f"Jacobi: diag({A!r}) has a zero entry, so diag(A)⁻¹ does not exist; use another "
