@@ -533,3 +533,18 @@ def test_auto_preconditions_cg_on_a_kernel_matrix_plus_noise():
     assert info.algorithm == "CG"
     assert int(plain.iterations) >= 3 * int(info.iterations), (int(plain.iterations), int(info.iterations))
     assert np.linalg.norm(K @ x_auto - b) <= 1e-5 * np.linalg.norm(b)
+
+
+def test_auto_logdet_of_a_kernel_matrix_uses_preconditioned_slq():
+    from linops.operators.kernel import Kernel, rbf
+
+    n = 3000
+    x = np.random.default_rng(10).uniform(size=(n, 3))
+    K = lo.PSD(Kernel(x, None, rbf(0.3))) + 1e-2 * lo.Identity((n, n), np.float64)
+    auto = lo.Auto(memory_budget=1e7)  # the dense matrix needs 72 MB
+    assert "PivotedCholesky" in str(lo.explain(lo.logdet, K, alg=auto))
+    estimate, info = lo.logdet(K, alg=auto, info=True)
+    exact = np.linalg.slogdet(K.to_dense())[1]
+    assert info.algorithm == "SLQ"
+    assert abs(float(estimate) - exact) <= 0.01 * abs(exact), (float(estimate), exact)
+    assert abs(float(estimate) - exact) <= 4 * float(info.error) + 1e-6 * abs(exact)

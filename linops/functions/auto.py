@@ -86,7 +86,7 @@ def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -
             return krylov, f"{krylov.name} is cheaper or the dense matrix does not fit ({estimate})"
     if fits:
         return dense, f"dense fits ({dense_cost}; budget {_human_bytes(budget)})"
-    raise MemoryError(_nothing_fits(fname, A, dense_cost, budget, psd, self_adjoint))
+    raise MemoryError(_nothing_fits(fname, A, dense_cost, budget, psd, krylov))
 
 
 def _dense_candidate(fname, psd, self_adjoint):
@@ -129,15 +129,16 @@ def _itemsize(A) -> int:
     return int(getattr(A.dtype, "itemsize", 8))
 
 
-def _nothing_fits(fname, A, dense_cost, budget, psd, self_adjoint) -> str:
+def _nothing_fits(fname, A, dense_cost, budget, psd, krylov) -> str:
+    needs = f"a dense matrix needs {_human_bytes(dense_cost.bytes)} but the memory budget is {_human_bytes(budget)}"
+    if krylov is not None:
+        kernel = "solve" if fname in _SOLVES else "apply_unary" if fname in _MATRIX_FUNCTIONS else fname
+        return (f"lo.{fname}: no algorithm fits {A!r}: {needs}, and {krylov.name} needs "
+                f"{_human_bytes(krylov.cost(kernel, A).bytes)}; raise Auto(memory_budget=...)")
     hints = {
-        "solve": "pass alg=lo.GMRES() or alg=lo.BiCGStab() (matrix-free), or annotate lo.PSD(A) (then CG runs)",
-        "inv": "pass alg=lo.GMRES() or alg=lo.BiCGStab() (matrix-free), or annotate lo.PSD(A) (then CG runs)",
         "slogdet": "annotate lo.PSD(A) if A is positive definite (then SLQ estimates it matrix-free)",
         "eig": "ask for k < n eigenpairs (then Lanczos or Arnoldi runs matrix-free)",
+        "svd": "ask for k < min(m, n) singular triplets (then RandomizedSVD runs matrix-free)",
     }
     hint = hints.get(fname, "use structure (Kronecker, BlockDiag, low rank, ...) that linops can exploit")
-    if fname in ("solve", "inv") and psd:
-        hint = "raise Auto(memory_budget=...) or pass alg=lo.CG() with a preconditioner"
-    return (f"lo.{fname}: no algorithm fits {A!r}: a dense matrix needs {_human_bytes(dense_cost.bytes)} but the "
-            f"memory budget is {_human_bytes(budget)}, and no matrix-free algorithm applies; {hint}")
+    return f"lo.{fname}: no algorithm fits {A!r}: {needs}, and no matrix-free algorithm applies; {hint}"

@@ -10,6 +10,7 @@ from linops.algorithms import Algorithm, Auto
 from linops.dispatch import apply_rule, dispatch
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
+from linops.functions.inverse import preconditioned
 from linops.functions.leaf import run_leaf, with_info
 from linops.operator import LinearOperator
 
@@ -68,7 +69,7 @@ def logdet_from_slogdet(A: LinearOperator, alg: Algorithm):
 @dispatch(name="slogdet", precedence=-1)
 def slogdet_auto(A: LinearOperator, alg: Auto):
     """Auto at a leaf: a dense factorization when it fits, SLQ for large PSD operators."""
-    chosen, reason = choose("slogdet", A, alg)
+    chosen, reason = preconditioned(A, *choose("slogdet", A, alg))
     return run_leaf("slogdet", A, chosen, placeholder=lambda: _placeholder(A), requested=alg, reason=reason)
 
 

@@ -8,7 +8,7 @@ operators, an iterative one (CG) a lazy :class:`IterativeInverse` that solves wh
 
 from __future__ import annotations
 
-from linops.algorithms import CG, LU, Algorithm, Auto, Cholesky, Eigh
+from linops.algorithms import CG, LU, SLQ, Algorithm, Auto, Cholesky, Eigh
 from linops.algorithms import cholesky as cholesky_alg
 from linops.algorithms import eigh as eigh_alg
 from linops.algorithms import lu as lu_alg
@@ -26,7 +26,9 @@ from linops.operators.product import Product
 from linops.operators.scalar import Identity
 from linops.operators.triangular import Triangular, TriangularInverse
 from linops.plan import heavy
+from linops.preconditioners._structure import kernel_like
 from linops.preconditioners.choose import default_preconditioner, describe_default_preconditioner
+from linops.preconditioners.pivoted_cholesky import PivotedCholesky, rank_for
 from linops.report import Leaf, report
 
 
@@ -132,11 +134,20 @@ def inv_auto(A: LinearOperator, alg: Auto):
 
 def preconditioned(A, chosen: Algorithm, reason: str):
     """Auto's CG gets the default preconditioner (pivoted Cholesky for a kernel matrix + σ²I, Jacobi
-    for a diagonal that varies much: see linops.preconditioners.choose); while ``lo.explain``
-    records, only its description (building it is real work)."""
-    if not isinstance(chosen, CG) or chosen.P is not None:
+    for a diagonal that varies much: see linops.preconditioners.choose), and Auto's SLQ the pivoted
+    Cholesky one for a kernel matrix + σ²I (with 30 Lanczos steps, which then suffice); while
+    ``lo.explain`` records, only the description (building it is real work)."""
+    if not isinstance(chosen, (CG, SLQ)) or chosen.P is not None:
         return chosen, reason
     A = structured(A)  # a Sum's generic rule sees it without structure; the kernel + σ²I is still behind
+    if isinstance(chosen, SLQ):
+        if not kernel_like(A):
+            return chosen, reason
+        rank = rank_for(A.shape[0])
+        if recording():
+            return chosen.replace(max_iters=min(chosen.max_iters, 30)), f"{reason}; PivotedCholesky(rank={rank})"
+        P = PivotedCholesky(A, rank=rank)
+        return chosen.replace(P=P, max_iters=min(chosen.max_iters, 30)), f"{reason}; PivotedCholesky(rank={rank})"
     if recording():
         return chosen, f"{reason}; preconditioner: {describe_default_preconditioner(A)}"
     P, why = default_preconditioner(A)
