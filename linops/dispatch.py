@@ -149,7 +149,9 @@ def _check_declared(name: str, rule=None) -> None:
 def _traced(rule, name: str, generic: bool):
     @functools.wraps(rule)
     def traced(*args, **kwargs):
-        token = _RULE_FUNCTION.set(name) if args and _explicit(args[-1]) else None
+        # a rule running an explicit algorithm marks its function; a rule running Auto starts afresh (its
+        # own choices, LU say, are explicit and must not be switched back to Auto by an outer rule)
+        token = _RULE_FUNCTION.set(name if args and _explicit(args[-1]) else None)
         try:
             plan = _PLAN.get()
             if plan is None:
@@ -159,8 +161,7 @@ def _traced(rule, name: str, generic: bool):
                 node.declined = out is None  # a pair rule whose preconditions failed
                 return out
         finally:
-            if token is not None:
-                _RULE_FUNCTION.reset(token)
+            _RULE_FUNCTION.reset(token)
 
     traced.__name__ = traced.__qualname__ = name
     return traced

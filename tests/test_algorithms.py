@@ -82,6 +82,14 @@ def _svd(alg, k):
     return call
 
 
+def _exp_times(alg):
+    def call(A, M, rng, backend):
+        B = rng.standard_normal((M.shape[0], 2))
+        w, Q = np.linalg.eigh(M)
+        return to_numpy(lo.exp(A, alg=alg) @ to_backend(B, backend)), (Q * np.exp(w)) @ Q.T @ B, None
+    return call
+
+
 def _trace(alg):
     def call(A, M, rng, backend):
         value, info = lo.trace(A, alg=alg, info=True)
@@ -110,6 +118,13 @@ ALGORITHMS = [
         "symmetric", 1e-8),
     Row("Lanczos eigh SA", lo.Lanczos(tol=1e-10, key=0), _eigh(lo.Lanczos(tol=1e-10, key=0), 3, "SA"),
         "symmetric", 1e-8),
+    Row("Lanczos eigh LA ncv=12", lo.Lanczos(tol=1e-10, key=0, ncv=12),
+        _eigh(lo.Lanczos(tol=1e-10, key=0, ncv=12), 4, "LA"), "symmetric", 1e-8),
+    Row("Lanczos(sigma=0) eigh", lo.Lanczos(sigma=0.0, tol=1e-10), _eigh(lo.Lanczos(sigma=0.0, tol=1e-10), 3, "SA"),
+        "spd", 1e-8),
+    Row("LOBPCG eigh LA", lo.LOBPCG(tol=1e-9, key=0), _eigh(lo.LOBPCG(tol=1e-9, key=0), 4, "LA"), "symmetric", 1e-8),
+    Row("LOBPCG eigh SA", lo.LOBPCG(tol=1e-9, key=0), _eigh(lo.LOBPCG(tol=1e-9, key=0), 3, "SA"), "spd", 1e-8),
+    Row("Lanczos exp(A) @ B", lo.Lanczos(tol=1e-12), _exp_times(lo.Lanczos(tol=1e-12)), "spd", 1e-8),
     Row("Eigh eigh", lo.Eigh(), _eigh(lo.Eigh(), 5, "LA"), "symmetric", 1e-10),
     Row("Exact trace", lo.Exact(block_size=7), _trace(lo.Exact(block_size=7)), "general", 1e-12, True),
     Row("Hutch trace", lo.Hutch(num_probes=2000, key=3), _trace(lo.Hutch(num_probes=2000, key=3)), "spd", 0.05),

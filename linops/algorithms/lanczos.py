@@ -12,9 +12,17 @@ A·v: restarts run while a wanted pair has not converged and fewer than ``max_it
 been spent (a restart, once begun, completes: at most ncv − l more). The loop over restarts is a
 ``bk.while_loop``: eager backends read convergence on the host once per restart, JAX runs it
 under ``jit``/``vmap``. An invariant subspace (β = 0) continues from a fresh deterministic
-direction. ``Stats.iterations`` counts products A·v. Single-vector Lanczos finds a repeated
-eigenvalue once per Krylov space in exact arithmetic: its extra copies only appear through
-rounding; use ``lo.LOBPCG`` (a block method) when multiplicities matter.
+direction. ``Stats.iterations`` counts products A·v.
+
+A single Krylov space holds one copy of a repeated eigenvalue (exactly; others only through
+rounding), so once the wanted pairs have converged to tol / 10 a *probe* runs: a restart from a
+fresh direction orthogonal to the kept Ritz vectors, then ordinary restarts for half as many
+products again; a wanted Ritz value that moves meanwhile (a missed copy entered) restarts the
+cycle, at most 4 probes. The residual bounds stay rigorous across a fresh restart (the dropped
+residual direction's couplings are carried along). A probe costs products: at least ncv − l, and
+half the run; on a hard clustered spectrum the budget may end before a probe does, which is then
+reported as not converged. ``lo.LOBPCG`` (a block method) finds multiplicities up to its block size
+directly.
 
 **f(A)·B** (``lo.exp(A, alg=lo.Lanczos()) @ B``, also ``log``, ``sqrt``, ``isqrt``, ``pow``,
 ``lo.apply_unary``): every column b of B runs its own Lanczos recurrence (all of them in one
@@ -22,9 +30,10 @@ A @ (n, p) product per step), f(A) b ≈ ‖b‖ V f(T) e₁ with f applied to t
 tridiagonal T. It is two-pass Lanczos: the first pass computes T only (no basis kept, no
 reorthogonalisation: the regime of Gauss quadrature), the second re-runs the recurrence from the
 stored coefficients and accumulates V y, so memory is O(n p) (a few n × p blocks) at the price of
-2m products. Eagerly m grows (16, then by a quarter) until the coefficient vectors y = ‖b‖ f(T_m) e₁
-of successive m differ by at most tol relative to ‖y‖; under ``jax.jit`` m = min(n, max_iters) steps
-run. Eigenvalues of T where f is not finite (log or sqrt of a negative Ritz value) raise a
+2m products. Eagerly m doubles (16, 32, ..., up to min(n, max_iters)) until the coefficient
+vectors y = ‖b‖ f(T_m) e₁ of m and m − 4 steps differ by at most tol relative to ‖y‖ (the error of
+the shorter one: a conservative estimate); under ``jax.jit`` m = min(n, max_iters) steps run.
+Eigenvalues of T where f is not finite (log or sqrt of a negative Ritz value) raise a
 ``ValueError`` eagerly. ``Stats.iterations`` is 2m (products A·v per column).
 
 Example:
@@ -39,12 +48,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from linops.algorithms.base import Cost, IterativeAlgorithm, Stats, itemsize, matvec_cost
 from linops.plan import can_read
 
 _WHICH = ("LA", "SA", "LM", "SM")
+_FRESH_RESTARTS = 4  # eigenpairs: restarts from a fresh direction, looking for missed copies of eigenvalues
+_LOOKBACK = 4  # f(A)·B: the error estimate compares the Krylov coefficients of m and m − 4 steps
 
 
 @dataclass(frozen=True, repr=False)
@@ -87,7 +98,7 @@ class Lanczos(IterativeAlgorithm):
         n = A.shape[0]
         if fname == "apply_unary":
             m = min(n, self.max_iters, 100)
-            return Cost(2 * m * k * (matvec_cost(A) / max(k, 1) + 10.0 * n), 6.0 * n * k * itemsize(A))
+            return Cost(2.0 * m * k * (matvec_cost(A) + 10.0 * n), 6.0 * n * k * itemsize(A))
         m = basis_size(self, n, self.k or n)
         steps = max(m, min(self.max_iters, 4 * m))
         return Cost(steps * (matvec_cost(A) + 8.0 * n * m), 2.0 * n * (m + 1) * itemsize(A))
@@ -117,7 +128,7 @@ def eigenpairs(A, alg: Lanczos):
     """``((eigvals, eigvecs), Stats)``: the ``alg.k`` wanted Ritz pairs (all of them when ``k`` is
     None), eigenvectors as the columns of an (n, k) array."""
     _require_self_adjoint(A)
-    bk, xp = A.bk, A.bk.xp
+    bk = A.bk
     n = A.shape[0]
     k = n if alg.k is None else min(alg.k, n)
     m = basis_size(alg, n, k)
@@ -125,34 +136,84 @@ def eigenpairs(A, alg: Lanczos):
         raise ValueError(f"Lanczos: ncv={m} must exceed k={k} (and max_iters must allow it) for {A!r}")
     keep = min(m - 1, k + (m - k) // 2)
     start = bk.random_normal(alg.key, (n, 1), A.dtype, A.device)[:, 0]
+    vals, vecs, matvecs, converged, residual = bk.run_compiled(
+        _thick_restart_lanczos, A, start, k=k, m=m, keep=keep, which=alg.which, tol=alg.tol,
+        budget=max(alg.max_iters, m))
+    return (vals, vecs), Stats(iterations=matvecs, residual=residual, converged=converged)
+
+
+class _Run(NamedTuple):
+    V: Any  # (m + 1, n) basis rows
+    H: Any  # (m, m + 1) recorded coefficients
+    S: Any  # (m, m) eigenvectors of T
+    theta: Any  # (m,) Ritz values
+    matvecs: Any
+    residual: Any  # the largest relative residual bound of the wanted pairs
+    converged: Any
+    drop: Any  # (m, D) couplings of the basis to the directions a fresh restart dropped
+    fresh_restarts: Any  # how many fresh restarts ran (≤ D)
+    validated: Any  # whether a probe found no missed copy of a wanted eigenvalue
+    probing: Any  # whether a probe runs (since a fresh restart)
+    probe_until: Any  # the products the probe runs to
+    before: Any  # (k,) the wanted Ritz values when the probe began
+
+
+def _thick_restart_lanczos(bk, A, start, *, k, m, keep, which, tol, budget):
+    """The restarted iteration (compiled once per shape and settings under JAX): the k wanted Ritz
+    values and vectors, the products spent, whether they converged and the relative residual.
+
+    Once the wanted pairs have converged to tol / 10, a *probe* looks for copies of eigenvalues that
+    a single Krylov space misses: a restart from a fresh direction orthogonal to the kept Ritz
+    vectors, then ordinary restarts for half as many products again as the run had taken; the pairs are
+    accepted if the wanted Ritz values did not move (else, once converged again, another probe, at
+    most D of them)."""
+    xp = bk.xp
+    n = A.shape[0]
     fresh = _fresh_directions(bk, start, n)
     V = bk.write_row(bk.zeros((m + 1, n), A.dtype, A.device), 0, start / bk.astype(bk.column_norms(start), A.dtype))
-    H = bk.zeros((m, m + 1), A.dtype, A.device)
-    V, H = _extend(A, V, H, 0, m, fresh)
-    state = _rayleigh_ritz(bk, V, H, m, k, alg.which, bk.asarray(m, device=A.device), m == n)
-    budget = max(alg.max_iters, m)
+    V, H = _extend(A, V, bk.zeros((m, m + 1), A.dtype, A.device), 0, m, fresh)
+    zero = bk.asarray(0, device=A.device)
+    drop = bk.zeros((m, _FRESH_RESTARTS), A.dtype, A.device)
+    complete = xp.asarray(m == n, device=A.device)
+    theta, S, residual = _ritz_pass(bk, H, drop, m, k, which)
+    run = _Run(V, H, S, theta, zero + m, residual, (residual <= tol) | complete, drop, zero, complete,
+               complete & ~complete, zero, _wanted(bk, theta, which, k))
 
     def running(s):
-        return ~s[4] & (s[3] < budget)
+        return ~(s.converged & s.validated) & (s.matvecs < budget)
 
     def restart(s):
-        V, H = _thick_restart(bk, s[0], s[2], s[5], keep, alg.which, m)
+        fresh_start = (s.residual <= tol / 10) & ~s.validated & ~s.probing
+        V, H, drop = _thick_restart(bk, s, keep, which, m, fresh_start, fresh, A.device)
         V, H = _extend(A, V, H, keep, m, fresh)
-        return _rayleigh_ritz(bk, V, H, m, k, alg.which, s[3] + (m - keep), False)
+        count = s.fresh_restarts + bk.astype(fresh_start, s.fresh_restarts.dtype)
+        matvecs = s.matvecs + (m - keep)
+        theta, S, residual = _ritz_pass(bk, H, drop, m, k, which)
+        before = xp.where(fresh_start, _wanted(bk, s.theta, which, k), s.before)
+        probe_until = xp.where(fresh_start, s.matvecs + xp.maximum(s.matvecs // 2, m - keep), s.probe_until)
+        probing = s.probing | fresh_start
+        moved = xp.max(xp.abs(_wanted(bk, theta, which, k) - before)) > tol * _scale(xp, theta)
+        done = probing & ~moved & (matvecs >= probe_until) & (residual <= tol)
+        validated = s.validated | done | (count >= _FRESH_RESTARTS)
+        probing = probing & ~moved & ~done
+        return _Run(V, H, S, theta, matvecs, residual, residual <= tol, drop, count, validated, probing,
+                    probe_until, before)
 
     if keep >= 1 and m < n:
-        state = bk.while_loop(running, restart, state)
-    V, _, S, matvecs, converged, theta, residual = state
-    chosen = _select(bk, theta, alg.which, k)
-    vecs = bk.astype(xp.take(S, chosen, axis=1), A.dtype).mT @ V[:m]
-    return (xp.take(theta, chosen, axis=0), vecs.mT), Stats(iterations=matvecs, residual=residual,
-                                                            converged=converged)
+        run = bk.while_loop(running, restart, run)
+    chosen = _select(bk, run.theta, which, k)
+    vecs = bk.astype(xp.take(run.S, chosen, axis=1), A.dtype).mT @ run.V[:m]
+    return xp.take(run.theta, chosen, axis=0), vecs.mT, run.matvecs, run.converged, run.residual
+
+
+def _wanted(bk, theta, which, k):
+    return bk.xp.take(theta, _select(bk, theta, which, k), axis=0)
 
 
 def _fresh_directions(bk, start, n):
     """``fresh(j)``: a deterministic direction for step j, to go on after an invariant subspace."""
     xp = bk.xp
-    phase = bk.astype(bk.arange(n, start.device), bk.real_dtype(start.dtype)) * 0.6180339887
+    phase = bk.astype(bk.arange(n, bk.device(start)), bk.real_dtype(start.dtype)) * 0.6180339887
 
     def fresh(j):
         return start * bk.astype(xp.cos(phase * (j + 1) + 0.5), start.dtype)
@@ -174,19 +235,18 @@ def _extend(A, V, H, first: int, m: int, fresh):
         j = first + i
         v = V[j]
         w = (A @ v[:, None])[:, 0]
-        c = xp.conj(V) @ w
+        c = _coefficients_on(bk, V, w)
         w = w - V.mT @ c
-        c2 = xp.conj(V) @ w
+        c2 = _coefficients_on(bk, V, w)
         w = w - V.mT @ c2
         b = bk.column_norms(w)
         c = c + c2
         anorm = xp.maximum(anorm, xp.sum(xp.abs(c)) + b)
         broke = b <= eps * xp.where(anorm > 0, anorm, 1.0)  # an invariant subspace: go on elsewhere
-        other = fresh(j)
-        for _ in range(2):
-            other = other - V.mT @ (xp.conj(V) @ other)
-        nxt = xp.where(broke, other / bk.astype(bk.column_norms(other), A.dtype),
-                       w / bk.astype(xp.where(broke, 1.0, b), A.dtype))
+        # one more pass: a no-op on the orthogonal w, the orthogonalisation of a fresh direction after a breakdown
+        nxt = xp.where(broke, fresh(j), w)
+        nxt = nxt - V.mT @ _coefficients_on(bk, V, nxt)
+        nxt = nxt / bk.astype(bk.column_norms(nxt), A.dtype)
         row = xp.where(columns == j + 1, bk.astype(xp.where(broke, 0.0, b), A.dtype), c)
         return bk.write_row(V, j + 1, nxt), bk.write_row(H, j, row), anorm
 
@@ -194,58 +254,206 @@ def _extend(A, V, H, first: int, m: int, fresh):
     return V, H
 
 
+def _coefficients_on(bk, V, w):
+    """Vᴴ w for the rows of V (no conjugated copy of V for a real basis)."""
+    return (bk.xp.conj(V) if bk.is_complex(V.dtype) else V) @ w
+
+
 def _projected(bk, H, m):
     """The self-adjoint projected matrix T = Vᴴ A V from the recorded coefficients (upper part)."""
     xp = bk.xp
     U = H[:, :m].mT  # U[i, j] = vᵢᴴ A v_j for i ≤ j
-    i = bk.arange(m, H.device)
+    i = bk.arange(m, bk.device(H))
     upper = xp.where(i[:, None] < i[None, :], U, 0.0)
     diag = xp.where(i[:, None] == i[None, :], bk.astype(xp.real(U), U.dtype), 0.0)
     return upper + xp.conj(upper).mT + diag
 
 
-def _rayleigh_ritz(bk, V, H, m, k, which, matvecs, complete):
-    """The loop state after a pass: Ritz values and vectors of T, their residuals, convergence."""
+def _scale(xp, theta):
+    scale = xp.max(xp.abs(theta))
+    return xp.where(scale > 0, scale, 1.0)
+
+
+def _ritz_pass(bk, H, drop, m, k, which):
+    """Ritz values and vectors of T after a pass, and the largest relative bound on the residuals of
+    the wanted ones, ‖A y − θ y‖ ≤ |β S[m−1, j]| + Σ_d |drop_dᵀ S[:, j]| (the last Lanczos vector
+    and the directions that fresh restarts dropped)."""
     xp = bk.xp
     theta, S = bk.eigh(_projected(bk, H, m))
-    beta = xp.abs(H[m - 1, m])
-    resid = beta * xp.abs(S[m - 1, :])
+    resid = xp.abs(H[m - 1, m]) * xp.abs(S[m - 1, :]) + xp.sum(xp.abs(drop.mT @ bk.astype(S, drop.dtype)), axis=0)
     chosen = _select(bk, theta, which, k)
-    scale = xp.max(xp.abs(theta))
-    scale = xp.where(scale > 0, scale, 1.0)
-    residual = xp.max(xp.take(resid, chosen, axis=0)) / scale
-    converged = (residual <= _tol_of(bk, H)) | complete
-    return V, H, S, matvecs, converged, theta, residual
+    return theta, S, xp.max(xp.take(resid, chosen, axis=0)) / _scale(xp, theta)
 
 
-def _tol_of(bk, H):
-    return _TOL.get()
-
-
-class _Tolerance:
-    """The tolerance of the Lanczos call in progress (set by ``eigenpairs``; a plain holder so that
-    the loop body stays a function of the state only)."""
-
-
-def _thick_restart(bk, V, S, theta, keep, which, m):
-    """The basis and coefficients after a restart: the ``keep`` best Ritz vectors, then the last
-    Lanczos vector; H holds θ on the diagonal of the kept rows (the arrowhead couplings are
-    recomputed by the next step's orthogonalisation)."""
+def _thick_restart(bk, s: _Run, keep, which, m, fresh_start, fresh, device):
+    """The basis, coefficients and dropped couplings after a restart: the ``keep`` best Ritz
+    vectors, then the last Lanczos vector (their residual direction) or, for a fresh start, a new
+    direction orthogonal to them (the residual direction is then dropped: its couplings join
+    ``drop``). H holds θ on the diagonal of the kept rows; the arrowhead couplings are recomputed
+    by the next step's orthogonalisation."""
     xp = bk.xp
-    chosen = _select(bk, theta, which, keep)
-    Sk = bk.astype(xp.take(S, chosen, axis=1), V.dtype)
+    V = s.V
+    chosen = _select(bk, s.theta, which, keep)
+    Sk = bk.astype(xp.take(s.S, chosen, axis=1), V.dtype)
     Y = Sk.mT @ V[:m]
+    other = fresh(m + 1 + s.fresh_restarts)
+    for _ in range(2):
+        other = other - Y.mT @ _coefficients_on(bk, Y, other)
+    other = other / bk.astype(bk.column_norms(other), V.dtype)
+    start = xp.where(fresh_start, other, V[m])
     n = V.shape[1]
-    V = xp.concat([Y, V[m:m + 1], bk.zeros((m - keep, n), V.dtype, V.device)])
-    i = bk.arange(keep, V.device)
-    cols = bk.arange(m + 1, V.device)
-    kept = bk.astype(xp.take(theta, chosen, axis=0), V.dtype)
-    top = xp.where(i[:, None] == cols[None, :], kept[:, None], 0.0)
-    H = xp.concat([top, bk.zeros((m - keep, m + 1), V.dtype, V.device)])
-    return V, H
+    V = xp.concat([Y, start[None, :], bk.zeros((m - keep, n), V.dtype, device)])
+    i = bk.arange(keep, device)
+    cols = bk.arange(m + 1, device)
+    kept = bk.astype(xp.take(s.theta, chosen, axis=0), V.dtype)
+    H = xp.concat([xp.where(i[:, None] == cols[None, :], kept[:, None], 0.0),
+                   bk.zeros((m - keep, m + 1), V.dtype, device)])
+    coupling = s.H[m - 1, m] * Sk[m - 1, :]  # the kept vectors' components along the residual direction
+    column = (bk.arange(s.drop.shape[1], device) == s.fresh_restarts) & fresh_start
+    carried = Sk.mT @ s.drop + xp.where(column[None, :], coupling[:, None], 0.0)
+    drop = xp.concat([carried, bk.zeros((m - keep, s.drop.shape[1]), V.dtype, device)])
+    return V, H, drop
 
 
 def _select(bk, theta, which, k):
     xp = bk.xp
     keys = {"LM": lambda v: -xp.abs(v), "SM": xp.abs, "LA": lambda v: -v, "SA": lambda v: v}
     return bk.argsmallest(keys[which](theta), k)
+
+
+# --- f(A)·B: two-pass Lanczos ----------------------------------------------------------------------
+
+def function_times(A, f, B, alg: Lanczos):
+    """``(F, Stats)`` with F ≈ f(A) B (B of shape (n, p)), by two-pass Lanczos on every column."""
+    _require_self_adjoint(A)
+    bk, xp = A.bk, A.bk.xp
+    n, p = B.shape
+    dtype = bk.result_type(A.dtype, B.dtype)
+    B = bk.astype(B, dtype)
+    real = bk.real_dtype(dtype)
+    largest = max(1, min(n, alg.max_iters))
+    bnorm = bk.column_norms(B)
+    V1 = B / bk.astype(xp.where(bnorm > 0, bnorm, 1.0), dtype)[None, :]
+    zero = bnorm == 0
+    alpha = bk.write_row(bk.zeros((largest, p), real, A.device), 0, bk.astype(zero, real))  # f(1): finite pads
+    state = (alpha, bk.zeros((largest, p), real, A.device), xp.zeros_like(V1), V1, bk.zeros((p,), real, A.device),
+             bk.zeros((p,), real, A.device), zero)
+    eager = can_read(bk, B) and not any(bk.is_tracer(x) for x in state)
+    m = 0
+    target = min(16, largest) if eager else largest
+    while True:
+        state = bk.run_compiled(_first_pass, A, state, bk.asarray(m, device=A.device), steps=target - m)
+        m = target
+        coeffs, change = _estimate(bk, f, state[0][:m], state[1][:m], bnorm, A if eager else None)
+        converged = (change <= alg.tol) | xp.all(state[6]) | (m >= n)
+        if not eager or m >= largest or bk.to_host_bool(converged):
+            break
+        target = min(largest, 2 * m)
+    F = bk.run_compiled(_second_pass, A, V1, state[0][:m], state[1][:m], coeffs)
+    return F, Stats(iterations=2 * m, residual=change, converged=converged)
+
+
+def _first_pass(bk, A, state, start, *, steps: int):
+    """Lanczos steps ``start`` … start + steps − 1 on every column, recording α and β only (``start``
+    an array, so that JAX compiles one kernel per chunk length)."""
+    xp = bk.xp
+    eps = 1e-6 if state[0].dtype == bk.canonical_dtype("float32") else 1e-12
+
+    def step(i, s):
+        alpha, beta, Vprev, V, bprev, anorm, broken = s
+        j = start + i
+        W = A @ V
+        a = bk.column_dots(V, W)
+        W = W - bk.astype(a, V.dtype)[None, :] * V - bk.astype(bprev, V.dtype)[None, :] * Vprev
+        b = bk.column_norms(W)
+        anorm = xp.maximum(anorm, xp.abs(a) + b + bprev)
+        a = xp.where(broken, alpha[0], a)  # a finished column: a decoupled copy of a value of its spectrum
+        broken = broken | (b <= eps * xp.where(anorm > 0, anorm, 1.0))
+        b = xp.where(broken, 0.0, b)
+        Vnext = W / bk.astype(xp.where(broken, 1.0, b), V.dtype)[None, :]
+        Vnext = xp.where(broken[None, :], 0.0, Vnext)
+        return bk.write_row(alpha, j, a), bk.write_row(beta, j, b), V, Vnext, b, anorm, broken
+
+    return bk.fori_loop(steps, step, state)
+
+
+def _estimate(bk, f, alpha, beta, bnorm, checked):
+    """The Krylov coefficients y = ‖b‖ f(T_m) e₁ (m, p) and the error estimate: max over columns of
+    ‖y_m − y_{m−d}‖ / ‖y_m‖ for d = 4 (y_{m−d} padded with zeros; inf for m ≤ d). With ``checked``
+    (the operator, eagerly) a ValueError where f is not finite at a finite Ritz value. ``f`` runs
+    outside the compiled kernels, so that any array function of the backend (or NumPy's, eagerly) serves."""
+    xp = bk.xp
+    m = alpha.shape[0]
+    d = min(_LOOKBACK, m - 1)
+    theta, Q, earlier_theta, earlier_Q = bk.run_compiled(_tridiagonal_eigh, alpha, beta, lookback=d)
+    fvals = f(theta)
+    if checked is not None and bk.to_host_bool(xp.any(~xp.isfinite(fvals)) & xp.all(xp.isfinite(theta))):
+        raise _undefined(checked, xp.min(theta), xp.max(theta))
+    return bk.run_compiled(_combine, Q, fvals, earlier_Q, f(earlier_theta), bnorm, lookback=d)
+
+
+def _tridiagonal_eigh(bk, alpha, beta, *, lookback):
+    """For each column's tridiagonal T_m (from α, β of shape (m, p)) and for T_{m−lookback}: the
+    eigenvalues (p, m) and eigenvectors (p, m, m)."""
+    m = alpha.shape[0]
+    theta, Q = bk.eigh(_tridiagonals(bk, alpha.mT, beta.mT[:, :m - 1]))
+    short = m - lookback
+    earlier_theta, earlier_Q = bk.eigh(_tridiagonals(bk, alpha.mT[:, :short], beta.mT[:, :short - 1]))
+    return theta, Q, earlier_theta, earlier_Q
+
+
+def _combine(bk, Q, fvals, earlier_Q, earlier_fvals, bnorm, *, lookback):
+    """y = ‖b‖ Q f(Λ) Qᵀ e₁ for every column (m, p), and the relative change from the shorter T."""
+    xp = bk.xp
+    coeffs = _coefficients(bk, Q, fvals, bnorm)
+    if lookback < 1:
+        return coeffs, bk.asarray(math.inf, dtype=bk.real_dtype(coeffs.dtype), device=bk.device(coeffs))
+    previous = _coefficients(bk, earlier_Q, earlier_fvals, bnorm)
+    pad = bk.zeros((lookback, coeffs.shape[1]), previous.dtype, bk.device(coeffs))
+    diff = bk.column_norms(coeffs - xp.concat([previous, pad]))
+    size = bk.column_norms(coeffs)
+    return coeffs, xp.max(xp.where(bnorm > 0, diff / xp.where(size > 0, size, 1.0), 0.0))
+
+
+def _coefficients(bk, Q, fvals, bnorm):
+    """‖b‖ Q f(Λ) Qᵀ e₁ for every column, shape (m, p)."""
+    coeffs = Q @ (fvals * Q[:, 0, :])[:, :, None]
+    return (coeffs[:, :, 0] * bk.astype(bnorm, coeffs.dtype)[:, None]).mT
+
+
+def _tridiagonals(bk, alpha, offdiag):
+    """A stack of symmetric tridiagonal matrices from rows of ``alpha`` (p, m) and ``offdiag`` (p, m − 1)."""
+    xp = bk.xp
+    p, m = alpha.shape
+    i = bk.arange(m, bk.device(alpha))
+    pad = xp.concat([offdiag, bk.zeros((p, 1), alpha.dtype, bk.device(alpha))], axis=1)
+    return (xp.where(i[:, None] == i[None, :], alpha[:, :, None], 0.0)
+            + xp.where(i[None, :] == i[:, None] + 1, pad[:, :, None], 0.0)
+            + xp.where(i[:, None] == i[None, :] + 1, pad[:, None, :], 0.0))
+
+
+def _undefined(A, low, high) -> ValueError:
+    return ValueError(f"the matrix function is not defined on the spectrum of {A!r}: Lanczos found eigenvalues "
+                      f"in [{float(low):.6g}, {float(high):.6g}] that give non-finite values (log or sqrt of a "
+                      f"negative eigenvalue?); for real operators with negative eigenvalues pass a complex operator")
+
+
+def _second_pass(bk, A, V1, alpha, beta, coeffs):
+    """Σ_j v_j y_j, re-running the recurrence from the recorded α, β (the basis is never stored)."""
+    xp = bk.xp
+    m = alpha.shape[0]
+    dtype = bk.result_type(V1.dtype, coeffs.dtype)
+    coeffs = bk.astype(coeffs, dtype)
+    shifted = xp.concat([xp.zeros_like(beta[:1]), beta[:m - 1]])  # β_{j−1}, zero for j = 0
+
+    def step(j, s):
+        Vprev, V, F = s
+        F = F + V * coeffs[j][None, :]
+        W = A @ V
+        W = W - bk.astype(alpha[j], V.dtype)[None, :] * V - bk.astype(shifted[j], V.dtype)[None, :] * Vprev
+        b = beta[j]
+        Vnext = xp.where((b > 0)[None, :], W / bk.astype(xp.where(b > 0, b, 1.0), V.dtype)[None, :], 0.0)
+        return V, Vnext, F
+
+    _, _, F = bk.fori_loop(m, step, (xp.zeros_like(V1), V1, bk.zeros(V1.shape, dtype, bk.device(V1))))
+    return F

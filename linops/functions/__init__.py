@@ -3,6 +3,6 @@
 Importing this package registers the generic (dense) rules.
 """
 
-from linops.functions import determinant, eigen, factor, inverse, trace, unary
+from linops.functions import determinant, eigen, factor, inverse, shift_invert, trace, unary
 
-__all__ = ["determinant", "eigen", "factor", "inverse", "trace", "unary"]
+__all__ = ["determinant", "eigen", "factor", "inverse", "shift_invert", "trace", "unary"]
