@@ -170,6 +170,49 @@ def when_structure_runs_out(rng):
           f"in {t_lo * 1e3:.0f} ms; exact through the KronSum structure {float(exact):.1f} in {t_exact * 1e3:.0f} ms")
 
 
+def the_krylov_toolbox(rng):
+    print("\n8. The matrix-free toolbox: eigenvalues, f(A)·b, preconditioning, trace estimation")
+    m = 256
+    T = sp.diags([-np.ones(m - 1), 2 * np.ones(m), -np.ones(m - 1)], [-1, 0, 1])
+    L = (sp.kron(T, sp.eye(m)) + sp.kron(sp.eye(m), T)).tocsr()  # 2-D Laplacian as a plain sparse matrix
+    t_lo, (vals, _) = _best_time(lambda: lo.eigh(lo.Sparse(L), k=10, which="SM"), repeats=1)
+    t_ref, ref = _best_time(lambda: spl.eigsh(L.tocsc(), k=10, sigma=0)[0], repeats=1)
+    _row("10 smallest eigenvalues, n = 65,536", t_lo, t_ref, "ARPACK sigma=0", _rel(np.sort(vals), np.sort(ref)))
+
+    n = 10**6
+    S = sp.diags([np.ones(n - 1), -2 * np.ones(n), np.ones(n - 1)], [-1, 0, 1], format="csr") * 0.25
+    b = rng.standard_normal(n)
+    E = lo.exp(lo.Sparse(S))  # too large to form: a lazy f(A)·b by Lanczos
+    t_lo, y = _best_time(lambda: E @ b, repeats=1)
+    t_ref, y_ref = _best_time(lambda: spl.expm_multiply(S, b), repeats=1)
+    _row(f"exp(A)·b, sparse n = 10⁶ ({E._alg.name})", t_lo, t_ref, "SciPy expm_multiply", _rel(y, y_ref))
+
+    k = 4000
+    x = rng.uniform(size=(k, 3))
+    sq = np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+    K = lo.PSD(lo.Dense(np.exp(-0.5 * sq / 0.3**2))) + 1e-2 * lo.Identity((k, k), np.float64)  # kernel + σ²I
+    y = rng.standard_normal(k)
+    small = lo.Auto(memory_budget=2e7)  # as if the 128 MB dense matrix did not fit: Auto goes matrix-free
+    t_pc, (_, pc) = _best_time(lambda: lo.solve(K, y, alg=small, info=True), repeats=1)
+    t_cg, (_, plain) = _best_time(lambda: lo.solve(K, y, alg=lo.CG(tol=1e-6), info=True), repeats=1)
+    _row(f"RBF kernel + σ²I, n = {k}: Auto's CG", t_pc, t_cg, "plain CG")
+    print(f"  {'':<34} pivoted-Cholesky preconditioner: {int(pc.iterations)} iterations, plain CG "
+          f"{int(plain.iterations)}")
+    t_ld, (est, info) = _best_time(lambda: lo.logdet(K, alg=small, info=True), repeats=1)
+    t_ex, exact = _best_time(lambda: lo.logdet(K), repeats=1)
+    _row(f"logdet, preconditioned SLQ (±{float(info.error):.1f})", t_ld, t_ex, "dense Cholesky",
+         abs(float(est) - float(exact)) / abs(float(exact)))
+
+    Q, _ = np.linalg.qr(rng.standard_normal((2000, 2000)))
+    D = lo.Dense((Q * (1.0 / np.arange(1, 2001))) @ Q.T).without_structure()  # decaying spectrum, matrix-free
+    exact = float(np.sum(1.0 / np.arange(1, 2001)))
+    errors = {alg.name: np.median([abs(float(lo.trace(D, alg=alg.replace(key=seed))) - exact) / exact
+                                   for seed in range(9)])
+              for alg in (lo.Hutch(num_probes=60), lo.HutchPP(num_probes=60), lo.XTrace(num_probes=60))}
+    print("  trace at 60 matvecs, median relative error: "
+          + ", ".join(f"{name} {err:.1e}" for name, err in errors.items()))
+
+
 def _spd(rng, n):
     M = rng.standard_normal((n, n))
     return M @ M.T / n + np.eye(n)
@@ -185,3 +228,4 @@ def run():
     dispatch_overhead()
     explain_a_plan()
     when_structure_runs_out(rng)
+    the_krylov_toolbox(rng)

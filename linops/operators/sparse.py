@@ -36,7 +36,7 @@ The framework-specific code is the backend's sparse format (``Backend.sparse``, 
 
 from __future__ import annotations
 
-from linops.algorithms import CG, GMRES, LU, MINRES, SLQ, Algorithm, Auto, Cholesky
+from linops.algorithms import CG, GMRES, LU, MINRES, SLQ, Algorithm, Auto, Cholesky, Lanczos
 from linops.algorithms.base import _human_bytes, itemsize
 from linops.annotations import PSD, SelfAdjoint
 from linops.backends import backend_named, backend_of_sparse, backend_of_type
@@ -312,6 +312,26 @@ def _choose_solver(A: Sparse, auto: Auto):
 def _slogdet_placeholder(A):
     bk = A.bk
     return bk.ones((), A.dtype, A.device), bk.zeros((), bk.real_dtype(A.dtype), A.device)
+
+
+def _nearest_zero_wanted(A: Sparse, alg: Auto) -> bool:
+    """A few eigenvalues nearest 0 (``which="SM"``, or "SA" of a PSD matrix) of a self-adjoint matrix that
+    the backend factors directly (SciPy's SuperLU): then shift-invert Lanczos pays."""
+    wanted = alg.which == "SM" or (alg.which == "SA" and A.isa(PSD))
+    return (wanted and alg.k is not None and A.isa(SelfAdjoint) and A.bk.sparse.direct_slogdet
+            and A.shape[0] > _SHIFT_INVERT_FROM)
+
+
+_SHIFT_INVERT_FROM = 500  # below, Auto's dense eigendecomposition is as cheap
+
+
+@dispatch(name="eig", when=_nearest_zero_wanted)
+def eig_sparse_nearest_zero(A: Sparse, alg: Auto):
+    """The k eigenvalues nearest 0 (SM, or SA of a PSD matrix) of a large self-adjoint SciPy sparse matrix:
+    shift-invert Lanczos, one sparse LU and a solve per step (10 smallest of a 2-D Laplacian, n = 65,536:
+    1.9 s against ARPACK's 1.5 s here); else the generic rules."""
+    note_plan("Auto chose Lanczos(sigma=0.0): the eigenvalues nearest 0 by shift-invert on a sparse LU")
+    return apply_rule("eig", A, Lanczos(sigma=0.0, tol=alg.tol, k=alg.k, which=alg.which))
 
 
 @dispatch(name="diag")
