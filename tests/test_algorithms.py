@@ -8,6 +8,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.linalg
 
 import linops as lo
 from tests.helpers import BACKENDS, assert_close, to_backend, to_numpy
@@ -90,6 +91,30 @@ def _exp_times(alg):
     return call
 
 
+def _eig(alg, k, which):
+    def call(A, M, rng, backend):
+        vals, _ = lo.eig(A, k=k, which=which, alg=alg)
+        key = {"LM": lambda v: -np.abs(v), "SM": np.abs, "LA": lambda v: -v.real, "SA": lambda v: v.real}[which]
+        return np.sort(key(to_numpy(vals))), np.sort(key(np.linalg.eigvals(M)))[:k], None
+    return call
+
+
+def _exp_general(alg):
+    def call(A, M, rng, backend):
+        B = rng.standard_normal((A.shape[0], 2))
+        F = lo.exp(A * (1.0 / A.shape[0]), alg=alg) @ to_backend(B, backend)
+        return to_numpy(F), scipy.linalg.expm(M / A.shape[0]) @ B, None
+    return call
+
+
+def _eigmax(alg):
+    def call(A, M, rng, backend):
+        ref = np.linalg.eigvals(M)
+        return (np.asarray(float(to_numpy(lo.eigmax(A, alg=alg)).real)),
+                np.asarray(ref[np.argmax(np.abs(ref))].real), None)
+    return call
+
+
 def _trace(alg):
     def call(A, M, rng, backend):
         value, info = lo.trace(A, alg=alg, info=True)
@@ -125,6 +150,11 @@ ALGORITHMS = [
     Row("LOBPCG eigh LA", lo.LOBPCG(tol=1e-9, key=0), _eigh(lo.LOBPCG(tol=1e-9, key=0), 4, "LA"), "symmetric", 1e-8),
     Row("LOBPCG eigh SA", lo.LOBPCG(tol=1e-9, key=0), _eigh(lo.LOBPCG(tol=1e-9, key=0), 3, "SA"), "spd", 1e-8),
     Row("Lanczos exp(A) @ B", lo.Lanczos(tol=1e-12), _exp_times(lo.Lanczos(tol=1e-12)), "spd", 1e-8),
+    Row("Arnoldi eig LM", lo.Arnoldi(tol=1e-10, key=0), _eig(lo.Arnoldi(tol=1e-10, key=0), 3, "LM"), "general", 1e-8),
+    Row("Arnoldi eig LA", lo.Arnoldi(tol=1e-10, key=0), _eig(lo.Arnoldi(tol=1e-10, key=0), 3, "LA"), "general", 1e-8),
+    Row("Arnoldi exp(A) @ B", lo.Arnoldi(tol=1e-10), _exp_general(lo.Arnoldi(tol=1e-10)), "general", 1e-8),
+    Row("PowerIteration eigmax", lo.PowerIteration(tol=1e-10, key=0, max_iters=5000),
+        _eigmax(lo.PowerIteration(tol=1e-10, key=0, max_iters=5000)), "spd", 1e-8),
     Row("Eigh eigh", lo.Eigh(), _eigh(lo.Eigh(), 5, "LA"), "symmetric", 1e-10),
     Row("Exact trace", lo.Exact(block_size=7), _trace(lo.Exact(block_size=7)), "general", 1e-12, True),
     Row("Hutch trace", lo.Hutch(num_probes=2000, key=3), _trace(lo.Hutch(num_probes=2000, key=3)), "spd", 0.05),

@@ -56,6 +56,7 @@ _ALWAYS_AFFORDABLE = 2**26  # 64 MiB: a dense matrix this small never needs a me
 _SOLVES = {"inv", "solve"}
 _MATRIX_FUNCTIONS = {"apply_unary", "exp", "log", "sqrt", "isqrt", "pow"}
 _SPECTRAL = {"eig", *_MATRIX_FUNCTIONS}
+_MATRIX_FUNCTION_STEPS = 200  # the Krylov dimension cap Auto gives f(A)·B
 _DENSE_ONLY = {"pinv", "cholesky", "lu"}
 
 
@@ -116,7 +117,9 @@ def _krylov_candidate(kernel, A, auto, psd, self_adjoint, k, which):
     elif kernel == "svd" and k is not None and k < min(A.shape):
         candidate = RandomizedSVD(k=k)
     elif kernel == "apply_unary":
-        candidate = (Lanczos if self_adjoint else Arnoldi)(tol=auto.tol, max_iters=min(auto.max_iters, A.shape[0]))
+        # under jax.jit the Krylov dimension cannot adapt: max_iters steps run, so keep it moderate
+        steps = min(auto.max_iters, A.shape[0], _MATRIX_FUNCTION_STEPS)
+        candidate = (Lanczos if self_adjoint else Arnoldi)(tol=auto.tol, max_iters=steps)
     return candidate if candidate is not None and kernel in candidate.functions else None
 
 
