@@ -8,8 +8,9 @@ The shadow residual is the initial residual. A column stops once its residual �
 
 A *breakdown* — ρ = r̂ᴴr ≈ 0, r̂ᴴAp ≈ 0 or ω = tᴴs/tᴴt ≈ 0 (relative to machine precision), or a
 non-finite ``A @ v`` — stops that column at its last iterate (the BiCG half step is kept when only
-ω vanished) and is reported as such (``Stats.breakdown``, ``lo.ConvergenceError`` naming it),
-never as NaN. A skew-symmetric A breaks it down at once (r̂ᴴAr̂ = 0): use GMRES there.
+ω vanished; after a non-finite ``A @ v``, at its iterate where the cycle started) and is reported as
+such (``Stats.breakdown``, ``lo.ConvergenceError`` naming it), never as NaN. A skew-symmetric A
+breaks it down at once (r̂ᴴAr̂ = 0): use GMRES there.
 Under JAX the loop is a ``lax.while_loop`` (``jit``/``vmap`` work); torch reads the host once every
 ``check_every`` iterations.
 
@@ -26,7 +27,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from linops.algorithms.base import Cost, IterativeAlgorithm, itemsize, matvec_cost
-from linops.algorithms.gmres import check_positive_int, conj_dots, preconditioner, preconditioner_cost, restarted_solve
+from linops.algorithms.gmres import (
+    check_positive_int,
+    conj_dots,
+    keep_finite,
+    preconditioner,
+    preconditioner_cost,
+    restarted_solve,
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -97,7 +105,9 @@ def _recurrence(A, X, R, active, budget, target, alg: BiCGStab):
     shadow = R
     shadow_norm = bk.column_norms(shadow)
     eps = xp.finfo(bk.real_dtype(dtype)).eps
+    tiny = eps * shadow_norm  # the rounding level of r̂ᴴx is tiny‖x‖
     one = bk.ones((R.shape[1],), dtype, A.device)
+    zero, real_one = xp.zeros_like(one), xp.ones_like(shadow_norm)  # array constants: where() converts no scalars
     state = _State(bk.asarray(0, device=A.device), X, R, xp.zeros_like(R), xp.zeros_like(R), shadow_norm, one, one,
                    one, ~active, xp.zeros_like(active))
 
@@ -107,15 +117,15 @@ def _recurrence(A, X, R, active, budget, target, alg: BiCGStab):
     def step(s):  # leaves X, R, i, done and broken of finished columns alone: torch may run a few extra steps
         active = ~(s.done | s.broken) & (s.i < budget)
         rho = conj_dots(bk, shadow, s.R)
-        go = active & (xp.abs(rho) > eps * shadow_norm * s.rnorm)  # ρ above rounding level (False for NaN)
-        beta = xp.where(go, (rho / xp.where(go, s.rho, 1.0)) * (s.alpha / xp.where(go, s.omega, 1.0)), 0.0)
-        P = s.R + beta[None, :] * (s.P - s.omega[None, :] * s.V)
+        go = active & (xp.abs(rho) > tiny * s.rnorm)  # ρ above rounding level (False for NaN)
+        beta = xp.where(go, (rho / xp.where(go, s.rho, one)) * (s.alpha / xp.where(go, s.omega, one)), zero)
+        P = s.R + beta * (s.P - s.omega * s.V)
         Ph = precondition(P)
         V = A @ Ph
         rv = conj_dots(bk, shadow, V)
-        half = go & (xp.abs(rv) > eps * shadow_norm * bk.column_norms(V))
-        alpha = xp.where(half, rho / xp.where(half, rv, 1.0), 0.0)
-        S = s.R - alpha[None, :] * V
+        half = go & (xp.abs(rv) > tiny * bk.column_norms(V))
+        alpha = xp.where(half, rho / xp.where(half, rv, one), zero)
+        S = s.R - alpha * V
         snorm = bk.column_norms(S)
         early = half & (snorm <= target)
         Sh = precondition(S)
@@ -123,13 +133,13 @@ def _recurrence(A, X, R, active, budget, target, alg: BiCGStab):
         tt = bk.column_dots(T, T)
         ts = conj_dots(bk, T, S)
         full = half & ~early & (xp.abs(ts) > eps * xp.sqrt(tt) * snorm)
-        omega = xp.where(full, ts / bk.astype(xp.where(full, tt, 1.0), dtype), 0.0)
-        X = xp.where(half[None, :], s.X + alpha[None, :] * Ph + omega[None, :] * Sh, s.X)
-        R = S - omega[None, :] * T
+        omega = xp.where(full, ts / bk.astype(xp.where(full, tt, real_one), dtype), zero)
+        X = s.X + alpha * Ph + omega * Sh  # α = ω = 0 where no half step was taken
+        R = S - omega * T
         rnorm = bk.column_norms(R)
         ok = early | (full & xp.isfinite(rnorm))
         return _State(s.i + xp.any(active), X, R, P, V, rnorm, rho, alpha, omega, s.done | (ok & (rnorm <= target)),
                       s.broken | (active & ~ok))
 
     state = bk.while_loop(running, step, state, check_every=alg.check_every)
-    return state.X, state.i, state.broken
+    return keep_finite(bk, state.X, X, state.i, state.broken)

@@ -109,7 +109,16 @@ def initial_guess(A, B, x0):
 
 def conj_dots(bk, X, Y):
     """Σᵢ conj(X[i, j]) Y[i, j] for each column j, complex where the arrays are."""
-    return bk.xp.vecdot(X, Y, axis=0)
+    return bk.xp.vecdot(X, Y, axis=0) if bk.is_complex(X.dtype) or bk.is_complex(Y.dtype) else bk.column_dots(X, Y)
+
+
+def keep_finite(bk, X, X0, iterations, broken):
+    """``(X, iterations, broken)`` at the end of a cycle that started from X0, with X0 in place of each
+    column of X that is not finite (marked broken). The recurrences freeze a stopped column by a zero
+    coefficient rather than a masked copy of the whole block each step: only a non-finite ``A @ v``
+    (a breakdown) can then reach X, and it is caught here, once per cycle."""
+    finite = bk.xp.all(bk.xp.isfinite(X), axis=0)
+    return bk.xp.where(finite, X, X0), iterations, broken | ~finite
 
 
 class _Restart(NamedTuple):

@@ -11,7 +11,8 @@ A column stops when its residual estimate reaches ``tol`` (in the preconditioner
 the 2-norm at the start; exactly the 2-norm without ``P``). The residual reported is the true
 relative residual ``‖b − A x‖/‖b‖``, computed once after the loop (the estimate may drift). A
 consistent singular system converges; an invariant Krylov space that holds no solution (b not in
-the range of a singular A) or a non-finite ``A @ v`` is a breakdown, reported as such, never NaN.
+the range of a singular A) or a non-finite ``A @ v`` is a breakdown, reported as such, never NaN (after
+a non-finite ``A @ v`` the column keeps its iterate from the start of the cycle).
 Under JAX the loop is a ``lax.while_loop`` (``jit``/``vmap`` work); torch reads the host once every
 ``check_every`` iterations.
 
@@ -24,11 +25,18 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from linops.algorithms.base import Cost, IterativeAlgorithm, itemsize, matvec_cost
-from linops.algorithms.gmres import check_positive_int, preconditioner, preconditioner_cost, restarted_solve
+from linops.algorithms.gmres import (
+    check_positive_int,
+    keep_finite,
+    preconditioner,
+    preconditioner_cost,
+    restarted_solve,
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -113,7 +121,7 @@ def _recurrence(A, X, R, active, budget, target, alg: MINRES):
     broken = active & ~(beta1sq > 0)  # rᴴ P r ≤ 0 (or NaN) for r ≠ 0: P is not positive definite
     # stop on the estimate in the P-norm, scaled so that it is the 2-norm at the start
     target = target * beta1 / xp.where(rnorm > 0, rnorm, 1.0)
-    zero = xp.zeros_like(beta1)
+    zero, one = xp.zeros_like(beta1), xp.ones_like(beta1)  # array constants: where() then converts no scalars
     state = _State(bk.asarray(0, device=A.device), X, R, R, Y, xp.zeros_like(R), xp.zeros_like(R), beta1, zero, zero,
                    zero, beta1, zero - 1.0, zero, active & ~broken, broken)
 
@@ -122,28 +130,27 @@ def _recurrence(A, X, R, active, budget, target, alg: MINRES):
 
     def step(s):  # leaves X, i and broken of finished columns alone: torch may run a few extra steps
         active = s.going & (s.i < budget)
-        inv_beta = xp.where(active, 1.0 / xp.where(active, s.beta, 1.0), 0.0)  # 0: finished columns' V is 0
-        V = s.Y * bk.astype(inv_beta, dtype)[None, :]
-        AV = A @ V - bk.astype(s.lanczos, dtype)[None, :] * s.R1
+        inv_beta = xp.where(active, 1.0 / xp.where(active, s.beta, one), zero)  # 0: finished columns' V is 0
+        V = s.Y * bk.astype(inv_beta, dtype)
+        AV = A @ V - bk.astype(s.lanczos, dtype) * s.R1
         alpha = bk.column_dots(V, AV)
-        AV = AV - bk.astype(alpha * inv_beta, dtype)[None, :] * s.R2
+        AV = AV - bk.astype(alpha * inv_beta, dtype) * s.R2
         Y = precondition(AV)
         betasq = bk.column_dots(AV, Y)
-        beta = xp.sqrt(xp.where(betasq > 0, betasq, 0.0))
+        beta = xp.sqrt(xp.where(betasq > 0, betasq, zero))
         delta = s.cs * s.dbar + s.sn * alpha
         gbar = s.sn * s.dbar - s.cs * alpha
         gamma = xp.sqrt(gbar * gbar + beta * beta)
         # rᴴPr < 0: P is not positive definite; γ = 0: singular and inconsistent; NaN/inf from A or P
-        take = active & (betasq >= 0) & (gamma > 0) & xp.isfinite(gamma)
-        inv_gamma = xp.where(take, 1.0 / xp.where(take, gamma, 1.0), 0.0)
+        take = active & (betasq >= 0) & (gamma > 0) & (gamma < math.inf)
+        inv_gamma = xp.where(take, 1.0 / xp.where(take, gamma, one), zero)
         cs, sn = gbar * inv_gamma, beta * inv_gamma
-        W = (V - bk.astype(s.eps, dtype)[None, :] * s.W2 - bk.astype(delta, dtype)[None, :] * s.W) \
-            * bk.astype(inv_gamma, dtype)[None, :]
-        X = xp.where(take[None, :], s.X + bk.astype(cs * s.phibar, dtype)[None, :] * W, s.X)
+        W = (V - bk.astype(s.eps, dtype) * s.W2 - bk.astype(delta, dtype) * s.W) * bk.astype(inv_gamma, dtype)
+        X = s.X + bk.astype(xp.where(take, cs * s.phibar, zero), dtype) * W  # W = 0 where not taken (if finite)
         phibar = sn * s.phibar
-        going = take & ~(xp.abs(phibar) <= target)
+        going = take & (xp.abs(phibar) > target)  # phibar is finite where taken
         return _State(s.i + xp.any(active), X, s.R2, AV, Y, W, s.W, beta, beta * inv_beta, -s.cs * beta, s.sn * beta,
                       phibar, cs, sn, going, s.broken | (active & ~take))
 
     state = bk.while_loop(running, step, state, check_every=alg.check_every)
-    return state.X, state.i, state.broken
+    return keep_finite(bk, state.X, X, state.i, state.broken)

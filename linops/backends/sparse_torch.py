@@ -42,6 +42,10 @@ class TorchSparse(SparseFormat):
     def cast(self, S, dtype):
         return S if S.dtype == dtype else S.to(dtype)
 
+    def matmat(self, S, X):
+        # torch copies the CSR arrays for an (n, 1) block, not for a vector: ~100 µs per product at n = 40,000
+        return (S @ X[:, 0])[:, None] if X.shape[1] == 1 else S @ X
+
     def rmatmat(self, S, X):
         return (S.t().to_sparse_csr() @ X.mT).mT
 

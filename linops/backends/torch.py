@@ -192,5 +192,13 @@ class TorchBackend(Backend):
 
         return TorchSparse(self)
 
+    def column_dots(self, X, Y):
+        if X.shape == Y.shape == (X.shape[0], 1) and X.dtype == Y.dtype:  # one column: a 1-D dot, twice as fast
+            return torch.vdot(X[:, 0], Y[:, 0]).real.reshape(1)
+        return super().column_dots(X, Y)
+
+    def column_norms(self, X):
+        return torch.linalg.vector_norm(X, dim=0)
+
 
 BACKEND = TorchBackend()
