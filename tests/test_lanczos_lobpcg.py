@@ -75,6 +75,40 @@ def test_thick_restart_with_a_small_basis_converges(backend, which):
     assert_close(public, _wanted(d, 4, which))
 
 
+def _poisson_2d_inverse(m):
+    """The inverse of the 2-D Poisson matrix on an m × m grid (dense) and its eigenvalues, largest
+    first: nearly all of them pairs (λᵢⱼ = λⱼᵢ), the largest ten 1/λ₁₁, twice 1/λ₁₂, 1/λ₂₂, ..."""
+    T = 2 * np.eye(m) - np.eye(m, k=1) - np.eye(m, k=-1)
+    L = np.kron(T, np.eye(m)) + np.kron(np.eye(m), T)
+    t = 2 - 2 * np.cos(np.pi * np.arange(1, m + 1) / (m + 1))
+    return np.linalg.inv(L), np.sort(1 / (t[:, None] + t[None, :]).ravel())[::-1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pairs_of_equal_eigenvalues_converge_from_every_start(backend):
+    """Regression: a probe for missed copies of repeated eigenvalues that dropped the residual
+    direction of unconverged kept Ritz vectors stalled at a residual ~1e-4 for 3 of these 10 starts
+    (the whole budget of 1000 products); every start must find all the copies in a few passes."""
+    _skip(backend)
+    M, exact = _poisson_2d_inverse(24)
+    A = _operator(M, backend)
+    for key in range(10):
+        (vals, vecs), stats = lo.Lanczos(k=10, which="LM", key=key, on_fail="ignore").eig(A)  # tol 1e-6
+        assert bool(stats.converged) and int(stats.iterations) <= 150, (key, stats)
+        vals, vecs = to_numpy(vals), to_numpy(vecs)
+        assert_close(np.sort(vals)[::-1], exact[:10], scale=100)
+        assert_close(M @ vecs - vecs * vals, np.zeros((576, 10)), scale=1e-6 * exact[0] / 1e-8)
+
+
+def test_shift_invert_finds_every_copy_of_a_repeated_eigenvalue():
+    S, exact = _poisson_2d(48)
+    for key in range(10):
+        with collect() as info:
+            vals, _ = lo.eigh(lo.Sparse(S), k=10, which="SA", alg=lo.Lanczos(sigma=0.0, key=key))
+        assert bool(info.converged) and int(info.iterations) <= 150, (key, info.iterations)
+        assert_close(vals, exact[:10], scale=100)
+
+
 def test_lanczos_memory_is_the_basis_not_the_budget():
     alg = lo.Lanczos(k=4)
     assert lo.algorithms.lanczos.basis_size(alg, 10**6, 4) == 30

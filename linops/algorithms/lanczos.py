@@ -1,28 +1,34 @@
 """Lanczos for self-adjoint operators: thick-restart eigenpairs and f(A)·B.
 
-**Eigenpairs** (``lo.eigh(A, k, which, alg=lo.Lanczos())``): thick-restart Lanczos with a fixed
-basis of ``ncv`` vectors (default max(2k + 20, 30), capped at n and at ``max_iters``), so memory
-stays n × (ncv + 1) however many restarts run. A pass extends the basis to ``ncv`` vectors with the
-Lanczos recurrence, orthogonalising each new vector against the whole basis twice (no spurious
-copies of eigenvalues); the projected matrix Vᴴ A V is recorded column by column (tridiagonal, plus
-an arrowhead after a restart). A restart keeps the ``l`` best Ritz vectors (l = k + (ncv − k) // 2)
-and the last Lanczos vector (the common residual direction), and goes on from there. A Ritz pair
-(θ, y) has converged when ‖A y − θ y‖ ≤ tol · max|θ|. ``max_iters`` is the budget of products
-A·v: restarts run while a wanted pair has not converged and fewer than ``max_iters`` products have
-been spent (a restart, once begun, completes: at most ncv − l more). The loop over restarts is a
-``bk.while_loop``: eager backends read convergence on the host once per restart, JAX runs it
-under ``jit``/``vmap``. An invariant subspace (β = 0) continues from a fresh deterministic
-direction. ``Stats.iterations`` counts products A·v.
+**Eigenpairs** (``lo.eigh(A, k, which, alg=lo.Lanczos())``): thick-restart (Krylov–Schur) Lanczos
+with a fixed basis of ``ncv`` vectors (default max(2k + 20, 30), capped at n and at ``max_iters``),
+so memory stays n × (ncv + 1) however many restarts run. A pass extends the basis to ``ncv``
+vectors with the Lanczos recurrence, orthogonalising each new vector against the whole basis twice
+(no spurious copies of eigenvalues); the projected matrix Vᴴ A V is recorded column by column
+(tridiagonal, plus an arrowhead after a restart). A restart keeps the ``l`` best Ritz vectors
+(l = k + (ncv − k) // 2) and the last Lanczos vector, their common residual direction, so the
+restarted basis loses nothing the dropped vectors knew about the kept ones. A Ritz pair (θ, y) has
+converged when ‖A y − θ y‖ ≤ tol · max|θ|. ``max_iters`` is the budget of products A·v: restarts
+run while the wanted pairs are not accepted and fewer than ``max_iters`` products have been spent
+(a pass, once begun, completes). The loops are ``bk.while_loop``: eager backends read the state on
+the host once per pass, JAX runs them under ``jit``/``vmap``. An invariant subspace (β = 0)
+continues from a fresh deterministic direction. ``Stats.iterations`` counts products A·v.
 
 A single Krylov space holds one copy of a repeated eigenvalue (exactly; others only through
-rounding), so once the wanted pairs have converged to tol / 10 a *probe* runs: a restart from a
-fresh direction orthogonal to the kept Ritz vectors, then ordinary restarts for half as many
-products again; a wanted Ritz value that moves meanwhile (a missed copy entered) restarts the
-cycle, at most 4 probes. The residual bounds stay rigorous across a fresh restart (the dropped
-residual direction's couplings are carried along). A probe costs products: at least ncv − l, and
-half the run; on a hard clustered spectrum the budget may end before a probe does, which is then
-reported as not converged. ``lo.LOBPCG`` (a block method) finds multiplicities up to its block size
-directly.
+rounding), so once the wanted pairs have converged to tol / 8 a *probe* runs: the k wanted Ritz
+vectors are locked, the rest of the basis and the residual direction dropped, and Lanczos goes on
+from a fresh direction orthogonal to them, which brings in the next copy of every eigenvalue. The
+kept vectors' couplings to the dropped direction (at most tol / 8 each probe) join the residual
+bounds, which stay rigorous. Restarts then run until the pairs have converged again; they are
+accepted when the wanted Ritz values did not move over the probe (m − k products, and at least
+half the products the first convergence took); if they moved (a missed copy entered), the next
+probe runs, at most 4 (none for tol below 800 ε: the pairs could not converge far enough below
+it to be locked). Pairs of equal eigenvalues (2-D grids) typically cost one or two probes:
+85 or 115 products for the 10 largest eigenvalues of the inverse 2-D Poisson matrix. Converged
+means accepted: if the budget ends during a probe, the run reports not converged. Interior
+eigenvalues (``which="SM"`` without ``sigma``) converge slowly, and a probe may end before a
+missed copy shows (use ``sigma``); ``lo.LOBPCG`` (a block method) finds multiplicities up to its
+block size directly.
 
 **f(A)·B** (``lo.exp(A, alg=lo.Lanczos()) @ B``, also ``log``, ``sqrt``, ``isqrt``, ``pow``,
 ``lo.apply_unary``): every column b of B runs its own Lanczos recurrence (all of them in one
@@ -54,7 +60,7 @@ from linops.algorithms.base import Cost, IterativeAlgorithm, Stats, itemsize, ma
 from linops.plan import can_read
 
 _WHICH = ("LA", "SA", "LM", "SM")
-_FRESH_RESTARTS = 4  # eigenpairs: restarts from a fresh direction, looking for missed copies of eigenvalues
+_PROBES = 4  # eigenpairs: passes from a fresh direction, looking for missed copies of repeated eigenvalues
 _LOOKBACK = 4  # f(A)·B: the error estimate compares the Krylov coefficients of m and m − 4 steps
 
 
@@ -138,8 +144,15 @@ def eigenpairs(A, alg: Lanczos):
     start = bk.random_normal(alg.key, (n, 1), A.dtype, A.device)[:, 0]
     vals, vecs, matvecs, converged, residual = bk.run_compiled(
         _thick_restart_lanczos, A, start, k=k, m=m, keep=keep, which=alg.which, tol=alg.tol,
-        budget=max(alg.max_iters, m))
+        budget=max(alg.max_iters, m), probes=_probes(bk, A.dtype, alg.tol))
     return (vals, vecs), Stats(iterations=matvecs, residual=residual, converged=converged)
+
+
+def _probes(bk, dtype, tol) -> int:
+    """How many probes may run: none when tol is so close to the rounding level that the pairs
+    could not converge far enough below it to be locked (tol / (2 · probes) above 100 ε)."""
+    eps = 2.0**-23 if bk.real_dtype(dtype) == bk.canonical_dtype("float32") else 2.0**-52
+    return _PROBES if tol >= 2 * _PROBES * 100 * eps else 0
 
 
 class _Run(NamedTuple):
@@ -149,61 +162,107 @@ class _Run(NamedTuple):
     theta: Any  # (m,) Ritz values
     matvecs: Any
     residual: Any  # the largest relative residual bound of the wanted pairs
-    converged: Any
-    drop: Any  # (m, D) couplings of the basis to the directions a fresh restart dropped
-    fresh_restarts: Any  # how many fresh restarts ran (≤ D)
-    validated: Any  # whether a probe found no missed copy of a wanted eigenvalue
-    probing: Any  # whether a probe runs (since a fresh restart)
-    probe_until: Any  # the products the probe runs to
-    before: Any  # (k,) the wanted Ritz values when the probe began
+    coupling: Any  # ‖β S[m−1, wanted]‖ relative: what locking the wanted pairs would drop
+    drop: Any  # (m, probes) couplings of the basis to the residual directions that probes dropped
+    probes: Any  # how many probes ran
+    before: Any  # (k,) the wanted Ritz values when the last probe began
+    effort: Any  # the products a probe runs before it can validate: half the first convergence's
+    probe_until: Any  # the products the last probe runs to before it can validate
 
 
-def _thick_restart_lanczos(bk, A, start, *, k, m, keep, which, tol, budget):
+def _thick_restart_lanczos(bk, A, start, *, k, m, keep, which, tol, budget, probes):
     """The restarted iteration (compiled once per shape and settings under JAX): the k wanted Ritz
     values and vectors, the products spent, whether they converged and the relative residual.
 
-    Once the wanted pairs have converged to tol / 10, a *probe* looks for copies of eigenvalues that
-    a single Krylov space misses: a restart from a fresh direction orthogonal to the kept Ritz
-    vectors, then ordinary restarts for half as many products again as the run had taken; the pairs are
-    accepted if the wanted Ritz values did not move (else, once converged again, another probe, at
-    most D of them)."""
+    Krylov–Schur restarts keep the ``keep`` best Ritz vectors and the residual direction, so that
+    nothing the discarded vectors knew about the wanted pairs is lost. Once the wanted pairs are
+    converged far enough to be locked, a probe (``_probe``) looks for copies of eigenvalues that
+    the Krylov space missed; restarts then go on until the pairs have converged again and either
+    did not move for the probe's run (validated) or moved and can be locked for the next probe."""
     xp = bk.xp
     n = A.shape[0]
     fresh = _fresh_directions(bk, start, n)
-    V = bk.write_row(bk.zeros((m + 1, n), A.dtype, A.device), 0, start / bk.astype(bk.column_norms(start), A.dtype))
-    V, H = _extend(A, V, bk.zeros((m, m + 1), A.dtype, A.device), 0, m, fresh)
     zero = bk.asarray(0, device=A.device)
-    drop = bk.zeros((m, _FRESH_RESTARTS), A.dtype, A.device)
-    complete = xp.asarray(m == n, device=A.device)
-    theta, S, residual = _ritz_pass(bk, H, drop, m, k, which)
-    run = _Run(V, H, S, theta, zero + m, residual, (residual <= tol) | complete, drop, zero, complete,
-               complete & ~complete, zero, _wanted(bk, theta, which, k))
+    V = bk.write_row(bk.zeros((m + 1, n), A.dtype, A.device), 0, start / bk.astype(bk.column_norms(start), A.dtype))
+    V, H = _extend(A, V, bk.zeros((m, m + 1), A.dtype, A.device), 0, m, fresh, zero)
+    drop = bk.zeros((m, max(probes, 1)), A.dtype, A.device)
+    theta, S, residual, coupling = _ritz_pass(bk, H, drop, m, k, which)
+    run = _Run(V, H, S, theta, zero + m, residual, coupling, drop, zero, _wanted(bk, theta, which, k), zero, zero)
+    if keep < 1 or m >= n:
+        return _result(bk, run, k, which, m, xp.asarray(True, device=A.device))
 
-    def running(s):
-        return ~(s.converged & s.validated) & (s.matvecs < budget)
+    def converged(s):
+        return s.residual <= tol
+
+    def moved(s):  # a wanted Ritz value changed since the last probe began: it found a missed copy
+        change = xp.max(xp.abs(_wanted(bk, s.theta, which, k) - s.before))
+        return (s.probes > 0) & (change > 2 * tol * _scale(xp, s.theta))
+
+    def validated(s):  # the last probe ran its course and found nothing
+        return (s.probes > 0) & ~moved(s) & (s.matvecs >= s.probe_until)
+
+    def accepted(s):
+        return converged(s) & (validated(s) | (s.probes >= probes))
+
+    def probing(s):  # converged far enough that locking drops at most tol / (2 · probes) per probe
+        ready = (s.coupling <= tol / (2 * max(probes, 1))) & (moved(s) | (s.matvecs >= s.probe_until))
+        return converged(s) & ready & ~accepted(s)
+
+    def restarting(s):
+        return ~accepted(s) & ~probing(s) & (s.matvecs < budget)
 
     def restart(s):
-        fresh_start = (s.residual <= tol / 10) & ~s.validated & ~s.probing
-        V, H, drop = _thick_restart(bk, s, keep, which, m, fresh_start, fresh, A.device)
-        V, H = _extend(A, V, H, keep, m, fresh)
-        count = s.fresh_restarts + bk.astype(fresh_start, s.fresh_restarts.dtype)
-        matvecs = s.matvecs + (m - keep)
-        theta, S, residual = _ritz_pass(bk, H, drop, m, k, which)
-        before = xp.where(fresh_start, _wanted(bk, s.theta, which, k), s.before)
-        probe_until = xp.where(fresh_start, s.matvecs + xp.maximum(s.matvecs // 2, m - keep), s.probe_until)
-        probing = s.probing | fresh_start
-        moved = xp.max(xp.abs(_wanted(bk, theta, which, k) - before)) > tol * _scale(xp, theta)
-        done = probing & ~moved & (matvecs >= probe_until) & (residual <= tol)
-        validated = s.validated | done | (count >= _FRESH_RESTARTS)
-        probing = probing & ~moved & ~done
-        return _Run(V, H, S, theta, matvecs, residual, residual <= tol, drop, count, validated, probing,
-                    probe_until, before)
+        V, H, drop = _thick_restart(bk, s, keep, which, m, A.device)
+        V, H = _extend(A, V, H, keep, m, fresh, s.matvecs - keep)
+        theta, S, residual, coupling = _ritz_pass(bk, H, drop, m, k, which)
+        return s._replace(V=V, H=H, S=S, theta=theta, matvecs=s.matvecs + (m - keep), residual=residual,
+                          coupling=coupling, drop=drop)
 
-    if keep >= 1 and m < n:
-        run = bk.while_loop(running, restart, run)
+    def probe_then_restart(s):
+        return bk.while_loop(restarting, restart, _probe(bk, A, s, k, which, m, fresh))
+
+    run = bk.while_loop(restarting, restart, run)
+    if probes:
+        run = bk.while_loop(lambda s: probing(s) & (s.matvecs < budget), probe_then_restart, run)
+    return _result(bk, run, k, which, m, accepted(run))
+
+
+def _result(bk, run, k, which, m, converged):
+    xp = bk.xp
     chosen = _select(bk, run.theta, which, k)
-    vecs = bk.astype(xp.take(run.S, chosen, axis=1), A.dtype).mT @ run.V[:m]
-    return xp.take(run.theta, chosen, axis=0), vecs.mT, run.matvecs, run.converged, run.residual
+    vecs = bk.astype(xp.take(run.S, chosen, axis=1), run.V.dtype).mT @ run.V[:m]
+    return xp.take(run.theta, chosen, axis=0), vecs.mT, run.matvecs, converged, run.residual
+
+
+def _probe(bk, A, s: _Run, k, which, m, fresh):
+    """A pass from a fresh direction: the k wanted Ritz vectors are kept (locked), the others and
+    the residual direction are dropped, and Lanczos goes on from a new direction orthogonal to the
+    kept vectors, m − k products. A single Krylov space holds one copy of a repeated eigenvalue
+    (others only through rounding); the new direction brings the next copy in. The kept vectors'
+    couplings to the dropped residual direction (small: the pairs were converged to tol / (2 · probes))
+    become a column of ``drop``, so the residual bounds stay rigorous. The probe runs for half the
+    products that the first convergence took (at least this pass) before it can validate."""
+    xp = bk.xp
+    V = s.V
+    n = V.shape[1]
+    chosen = _select(bk, s.theta, which, k)
+    Sk = bk.astype(xp.take(s.S, chosen, axis=1), V.dtype)
+    Y = Sk.mT @ V[:m]
+    other = fresh(-2 - s.probes)  # fresh(−1) would be the start vector, which has no part along a missed copy
+    for _ in range(2):
+        other = other - Y.mT @ _coefficients_on(bk, Y, other)
+    other = other / bk.astype(bk.column_norms(other), V.dtype)
+    V = xp.concat([Y, other[None, :], bk.zeros((m - k, n), V.dtype, A.device)])
+    H = _arrowhead(bk, xp.take(s.theta, chosen, axis=0), m, V.dtype, A.device)
+    column = bk.arange(s.drop.shape[1], A.device) == s.probes
+    coupling = s.H[m - 1, m] * Sk[m - 1, :]
+    drop = Sk.mT @ s.drop + xp.where(column[None, :], coupling[:, None], 0.0)
+    drop = xp.concat([drop, bk.zeros((m - k, s.drop.shape[1]), V.dtype, A.device)])
+    V, H = _extend(A, V, H, k, m, fresh, s.matvecs - k)
+    theta, S, residual, coupling = _ritz_pass(bk, H, drop, m, k, which)
+    effort = xp.where(s.probes == 0, xp.maximum(s.matvecs // 2, m - k), s.effort)
+    return _Run(V, H, S, theta, s.matvecs + (m - k), residual, coupling, drop, s.probes + 1,
+                _wanted(bk, s.theta, which, k), effort, s.matvecs + effort)
 
 
 def _wanted(bk, theta, which, k):
@@ -211,19 +270,22 @@ def _wanted(bk, theta, which, k):
 
 
 def _fresh_directions(bk, start, n):
-    """``fresh(j)``: a deterministic direction for step j, to go on after an invariant subspace."""
+    """``fresh(j)``: a deterministic direction for an index j (an int or a 0-d integer array), to go
+    on after an invariant subspace and to start a probe."""
     xp = bk.xp
-    phase = bk.astype(bk.arange(n, bk.device(start)), bk.real_dtype(start.dtype)) * 0.6180339887
+    real = bk.real_dtype(start.dtype)
+    phase = bk.astype(bk.arange(n, bk.device(start)), real) * 0.6180339887
 
     def fresh(j):
-        return start * bk.astype(xp.cos(phase * (j + 1) + 0.5), start.dtype)
+        return start * bk.astype(xp.cos(phase * bk.astype(bk.asarray(j + 1), real) + 0.5), start.dtype)
 
     return fresh
 
 
-def _extend(A, V, H, first: int, m: int, fresh):
+def _extend(A, V, H, first: int, m: int, fresh, steps_before):
     """Lanczos steps ``first`` … m − 1: rows of V (basis, m + 1 rows) and of H (row j: the
-    coefficients vᵢᴴ A v_j for i ≤ j, then β_j at column j + 1)."""
+    coefficients vᵢᴴ A v_j for i ≤ j, then β_j at column j + 1). ``steps_before`` (a 0-d array:
+    steps run before row 0 of this basis) numbers the fresh directions apart from earlier passes'."""
     bk, xp = A.bk, A.bk.xp
     real = bk.real_dtype(A.dtype)
     eps = 1e-6 if real == bk.canonical_dtype("float32") else 1e-12
@@ -237,16 +299,16 @@ def _extend(A, V, H, first: int, m: int, fresh):
         w = (A @ v[:, None])[:, 0]
         c = _coefficients_on(bk, V, w)
         w = w - V.mT @ c
+        first_norm = bk.column_norms(w)
+        anorm = xp.maximum(anorm, xp.sum(xp.abs(c)) + first_norm)
+        broke = first_norm <= eps * xp.where(anorm > 0, anorm, 1.0)  # an invariant subspace: go on elsewhere
+        # the second pass re-orthogonalises w, or orthogonalises a fresh direction after a breakdown
+        w = xp.where(broke, fresh(steps_before + j), w)
         c2 = _coefficients_on(bk, V, w)
         w = w - V.mT @ c2
         b = bk.column_norms(w)
-        c = c + c2
-        anorm = xp.maximum(anorm, xp.sum(xp.abs(c)) + b)
-        broke = b <= eps * xp.where(anorm > 0, anorm, 1.0)  # an invariant subspace: go on elsewhere
-        # one more pass: a no-op on the orthogonal w, the orthogonalisation of a fresh direction after a breakdown
-        nxt = xp.where(broke, fresh(j), w)
-        nxt = nxt - V.mT @ _coefficients_on(bk, V, nxt)
-        nxt = nxt / bk.astype(bk.column_norms(nxt), A.dtype)
+        c = c + xp.where(broke, 0.0, c2)
+        nxt = w / bk.astype(xp.where(b > 0, b, 1.0), A.dtype)  # b = 0 only once the basis spans the space
         row = xp.where(columns == j + 1, bk.astype(xp.where(broke, 0.0, b), A.dtype), c)
         return bk.write_row(V, j + 1, nxt), bk.write_row(H, j, row), anorm
 
@@ -275,43 +337,41 @@ def _scale(xp, theta):
 
 
 def _ritz_pass(bk, H, drop, m, k, which):
-    """Ritz values and vectors of T after a pass, and the largest relative bound on the residuals of
-    the wanted ones, ‖A y − θ y‖ ≤ |β S[m−1, j]| + Σ_d |drop_dᵀ S[:, j]| (the last Lanczos vector
-    and the directions that fresh restarts dropped)."""
+    """Ritz values and vectors of T after a pass; the largest bound on the residuals of the wanted
+    ones, ‖A y − θ y‖ ≤ |β S[m−1, j]| + Σ_d |drop_dᵀ S[:, j]| (the last Lanczos vector and the
+    residual directions that probes dropped); and ‖β S[m−1, wanted]‖, both relative to max |θ|."""
     xp = bk.xp
     theta, S = bk.eigh(_projected(bk, H, m))
-    resid = xp.abs(H[m - 1, m]) * xp.abs(S[m - 1, :]) + xp.sum(xp.abs(drop.mT @ bk.astype(S, drop.dtype)), axis=0)
+    last = xp.abs(H[m - 1, m]) * xp.abs(S[m - 1, :])
+    resid = last + xp.sum(xp.abs(drop.mT @ bk.astype(S, drop.dtype)), axis=0)
     chosen = _select(bk, theta, which, k)
-    return theta, S, xp.max(xp.take(resid, chosen, axis=0)) / _scale(xp, theta)
+    scale = _scale(xp, theta)
+    coupling = xp.sqrt(xp.sum(xp.take(last, chosen, axis=0) ** 2))
+    return theta, S, xp.max(xp.take(resid, chosen, axis=0)) / scale, coupling / scale
 
 
-def _thick_restart(bk, s: _Run, keep, which, m, fresh_start, fresh, device):
-    """The basis, coefficients and dropped couplings after a restart: the ``keep`` best Ritz
-    vectors, then the last Lanczos vector (their residual direction) or, for a fresh start, a new
-    direction orthogonal to them (the residual direction is then dropped: its couplings join
-    ``drop``). H holds θ on the diagonal of the kept rows; the arrowhead couplings are recomputed
-    by the next step's orthogonalisation."""
+def _arrowhead(bk, kept, m, dtype, device):
+    """The coefficients H of a restarted basis: the kept Ritz values on the diagonal of the first
+    rows, zeros elsewhere (the couplings to the next vector are recorded by the next step)."""
+    xp = bk.xp
+    i = bk.arange(kept.shape[0], device)
+    cols = bk.arange(m + 1, device)
+    rows = xp.where(i[:, None] == cols[None, :], bk.astype(kept, dtype)[:, None], 0.0)
+    return xp.concat([rows, bk.zeros((m - kept.shape[0], m + 1), dtype, device)])
+
+
+def _thick_restart(bk, s: _Run, keep, which, m, device):
+    """The basis, coefficients and dropped couplings after a Krylov–Schur restart: the ``keep``
+    best Ritz vectors Y, then the last Lanczos vector, their common residual direction
+    (A Y = Y Θ + β v_{m+1} S[m−1, kept]ᵀ: nothing is lost)."""
     xp = bk.xp
     V = s.V
     chosen = _select(bk, s.theta, which, keep)
     Sk = bk.astype(xp.take(s.S, chosen, axis=1), V.dtype)
     Y = Sk.mT @ V[:m]
-    other = fresh(m + 1 + s.fresh_restarts)
-    for _ in range(2):
-        other = other - Y.mT @ _coefficients_on(bk, Y, other)
-    other = other / bk.astype(bk.column_norms(other), V.dtype)
-    start = xp.where(fresh_start, other, V[m])
-    n = V.shape[1]
-    V = xp.concat([Y, start[None, :], bk.zeros((m - keep, n), V.dtype, device)])
-    i = bk.arange(keep, device)
-    cols = bk.arange(m + 1, device)
-    kept = bk.astype(xp.take(s.theta, chosen, axis=0), V.dtype)
-    H = xp.concat([xp.where(i[:, None] == cols[None, :], kept[:, None], 0.0),
-                   bk.zeros((m - keep, m + 1), V.dtype, device)])
-    coupling = s.H[m - 1, m] * Sk[m - 1, :]  # the kept vectors' components along the residual direction
-    column = (bk.arange(s.drop.shape[1], device) == s.fresh_restarts) & fresh_start
-    carried = Sk.mT @ s.drop + xp.where(column[None, :], coupling[:, None], 0.0)
-    drop = xp.concat([carried, bk.zeros((m - keep, s.drop.shape[1]), V.dtype, device)])
+    V = xp.concat([Y, V[m][None, :], bk.zeros((m - keep, V.shape[1]), V.dtype, device)])
+    H = _arrowhead(bk, xp.take(s.theta, chosen, axis=0), m, V.dtype, device)
+    drop = xp.concat([Sk.mT @ s.drop, bk.zeros((m - keep, s.drop.shape[1]), V.dtype, device)])
     return V, H, drop
 
 
