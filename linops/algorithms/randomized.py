@@ -37,7 +37,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from linops.algorithms.base import Algorithm, Cost, Stats, itemsize, matvec_cost
+from linops.algorithms.base import Algorithm, Cost, Stats, conj_transpose, itemsize, matvec_cost
 from linops.algorithms.hutch import is_count
 from linops.errors import NotPSDError
 from linops.plan import can_read
@@ -143,10 +143,6 @@ def target_rank(alg, size: int) -> int:
     return size if alg.k is None else min(alg.k, size)
 
 
-def _adjoint(xp, M):
-    return xp.conj(M).T
-
-
 def _orthonormal(bk, X):
     return bk.qr(X)[0]
 
@@ -182,7 +178,7 @@ def randomized_svd(A, alg: RandomizedSVD):
 
     Q = bk.fori_loop(alg.power_iters, power_step, Q)
     Bh = A.H @ Q  # Bᴴ = Aᴴ Q: B = Qᴴ A = Ũ S Vh
-    Ub, S, Vh = bk.svd(_adjoint(xp, Bh))
+    Ub, S, Vh = bk.svd(conj_transpose(xp, Bh))
     U, S, Vh = Q @ Ub[:, :k], S[:k], Vh[:k]
     residual = A_probes - U @ (bk.astype(S, A.dtype)[:, None] * (Vh @ probes))
     matvecs = (2 * alg.power_iters + 2) * width + alg.error_probes
@@ -207,12 +203,12 @@ def randomized_eigh(A, alg: RandomizedSVD):
         return _orthonormal(bk, A @ _orthonormal(bk, A @ Q))
 
     Q = bk.fori_loop(alg.power_iters, power_step, Q)
-    T = _adjoint(xp, Q) @ (A @ Q)
-    theta, W = bk.eigh((T + _adjoint(xp, T)) / 2)
+    T = conj_transpose(xp, Q) @ (A @ Q)
+    theta, W = bk.eigh((T + conj_transpose(xp, T)) / 2)
     top = bk.argsmallest(-xp.abs(theta), k)
     vals = xp.take(theta, top, axis=0)
     vecs = Q @ xp.take(W, top, axis=1)
-    residual = A_probes - vecs @ (bk.astype(vals, A.dtype)[:, None] * (_adjoint(xp, vecs) @ probes))
+    residual = A_probes - vecs @ (bk.astype(vals, A.dtype)[:, None] * (conj_transpose(xp, vecs) @ probes))
     matvecs = (2 * alg.power_iters + 2) * width + alg.error_probes
     return (vals, vecs), Stats(iterations=matvecs, error=_relative_error(bk, residual, vals[0], alg.error_probes))
 
@@ -227,6 +223,24 @@ def _check_eig_operator(A, alg) -> bool:
     return "PSD" in names
 
 
+def stable_nystrom(bk, Omega, Y, check_cholesky=None):
+    """``(U, lam)``: the eigendecomposition U diag(lam) Uᴴ of the Nyström approximation
+    Y (Ωᴴ Y)⁻¹ Yᴴ from orthonormal test vectors Ω (n, ℓ) and Y = A Ω, evaluated stably with the tiny
+    shift ν = √n · eps · ‖Y‖ (lam descending, ≥ 0). ``check_cholesky(failed)``, when given, sees the
+    failure flag of the Cholesky factorization of Ωᴴ Yν before anything else uses the factor."""
+    xp = bk.xp
+    n = Y.shape[0]
+    shift = math.sqrt(n) * xp.finfo(bk.real_dtype(Y.dtype)).eps * xp.sqrt(xp.sum(xp.abs(Y) ** 2))
+    Y = Y + bk.astype(shift, Y.dtype) * Omega
+    M = conj_transpose(xp, Omega) @ Y
+    C, failed = bk.cholesky((M + conj_transpose(xp, M)) / 2)
+    if check_cholesky is not None:
+        check_cholesky(failed)
+    B = conj_transpose(xp, bk.solve_triangular(C, conj_transpose(xp, Y), lower=True))
+    U, sigma, _ = bk.svd(B)
+    return U, xp.maximum(bk.astype(sigma * sigma, bk.real_dtype(Y.dtype)) - shift, 0.0)
+
+
 def nystrom_eigh(A, alg: Nystrom):
     """``((vals, vecs), Stats)``: the top k eigenpairs of the stable (shifted) Nyström approximation."""
     bk, xp = A.bk, A.bk.xp
@@ -239,17 +253,14 @@ def nystrom_eigh(A, alg: Nystrom):
     Omega = _orthonormal(bk, gaussian[:, :width])
     sketch = A @ xp.concat([Omega, gaussian[:, width:]], axis=1)
     Y, probes, A_probes = sketch[:, :width], gaussian[:, width:], sketch[:, width:]
-    shift = math.sqrt(n) * xp.finfo(bk.real_dtype(A.dtype)).eps * xp.sqrt(xp.sum(xp.abs(Y) ** 2))
-    Y = Y + bk.astype(shift, A.dtype) * Omega
-    M = _adjoint(xp, Omega) @ Y
-    C, failed = bk.cholesky((M + _adjoint(xp, M)) / 2)
-    if can_read(bk, failed) and bk.to_host_bool(xp.any(failed)):
-        raise NotPSDError(f"Nystrom: {A!r} is not positive semidefinite (the Cholesky factorization of Ωᴴ A Ω "
-                          f"failed); use alg=RandomizedSVD() for a self-adjoint operator")
-    B = _adjoint(xp, bk.solve_triangular(C, _adjoint(xp, Y), lower=True))
-    U, sigma, _ = bk.svd(B)
-    vals = xp.maximum(sigma[:k] ** 2 - shift, xp.zeros_like(sigma[:k]))
-    vecs = U[:, :k]
-    residual = A_probes - vecs @ (bk.astype(vals, A.dtype)[:, None] * (_adjoint(xp, vecs) @ probes))
+
+    def not_psd(failed):
+        if can_read(bk, failed) and bk.to_host_bool(xp.any(failed)):
+            raise NotPSDError(f"Nystrom: {A!r} is not positive semidefinite (the Cholesky factorization of Ωᴴ A Ω "
+                              f"failed); use alg=RandomizedSVD() for a self-adjoint operator")
+
+    U, lam = stable_nystrom(bk, Omega, Y, check_cholesky=not_psd)
+    vals, vecs = lam[:k], U[:, :k]
+    residual = A_probes - vecs @ (bk.astype(vals, A.dtype)[:, None] * (conj_transpose(xp, vecs) @ probes))
     error = _relative_error(bk, residual, vals[0], alg.error_probes)
     return (vals, vecs), Stats(iterations=width + alg.error_probes, error=error)

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from linops.algorithms.randomized import stable_nystrom
 from linops.annotations import PSD
 from linops.operator import LinearOperator
 from linops.preconditioners._structure import scalar_shift
@@ -46,7 +47,7 @@ class Nystrom(LinearOperator):
             raise ValueError(f"Nystrom: the operator must be square, got {A!r}")
         if not (isinstance(rank, int) and rank >= 1):
             raise ValueError(f"Nystrom: rank must be a positive int, got {rank!r}")
-        bk, xp = A.bk, A.bk.xp
+        bk = A.bk
         n = A.shape[0]
         real = bk.real_dtype(A.dtype)
         inside = mu is None
@@ -56,17 +57,9 @@ class Nystrom(LinearOperator):
                 raise ValueError(f"Nystrom: {A!r} has no positive shift μ I in its structure; pass mu= (the "
                                  f"shift to add to A, 0 for none)")
         mu = bk.asarray(mu, dtype=real, device=A.device)
-        Omega, _ = xp.linalg.qr(bk.random_normal(key, (n, min(rank, n)), A.dtype, A.device))
+        Omega, _ = bk.qr(bk.random_normal(key, (n, min(rank, n)), A.dtype, A.device))
         Y = A @ Omega - (bk.astype(mu, A.dtype) * Omega if inside else 0.0)
-        eps = 1e-7 if real == bk.canonical_dtype("float32") else 2.2e-16
-        nu = eps * n ** 0.5 * xp.linalg.vector_norm(Y)
-        Y = Y + bk.astype(nu, A.dtype) * Omega
-        core = xp.conj(Omega).mT @ Y
-        C, _ = bk.cholesky((core + xp.conj(core).mT) / 2)
-        B = xp.conj(bk.solve_triangular(C, xp.conj(Y).mT, lower=True)).mT
-        U, s, _ = bk.svd(B)
-        self.U = U
-        self.lam = xp.maximum(bk.astype(s * s, real) - nu, 0.0)
+        self.U, self.lam = stable_nystrom(bk, Omega, Y)
         self.mu = mu
         super().__init__(A.dtype, A.shape, backend=bk, device=A.device, annotations=PSD.closure)
 
