@@ -147,6 +147,11 @@ def fail(alg: IterativeAlgorithm, what: str, iterations, residual, converged, po
     raise ConvergenceError(message, iterations=int(iterations), residual=float(residual))
 
 
+def conj_transpose(xp, M):
+    """Mᴴ, the conjugate transpose of a 2-D array."""
+    return xp.conj(M).mT
+
+
 def alg_backend(x):
     """The backend of array ``x``, or None for a Python value."""
     return backend_of_type(type(x))

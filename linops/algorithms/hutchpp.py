@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from linops.algorithms.base import Cost, itemsize, matvec_cost
+from linops.algorithms.base import Cost, conj_transpose, itemsize, matvec_cost
 from linops.algorithms.hutch import (
     Hutch,
     check_main_diagonal,
@@ -37,8 +37,8 @@ from linops.algorithms.hutch import (
 
 @dataclass(frozen=True, repr=False)
 class HutchPP(Hutch):
-    """Hutch++ trace and diagonal estimator (a subclass of Hutch so that ``lo.trace`` runs it as an
-    estimator; it shares only the settings).
+    """Hutch++ trace and diagonal estimator (a subclass of Hutch for its
+    settings: num_probes and key).
 
     Args:
         num_probes: the total matvec budget m ≥ 3 (a third sketches, a third deflates, the rest probe).
@@ -56,7 +56,7 @@ class HutchPP(Hutch):
         xp = A.bk.xp
         Q, G = _sketch(A, self.num_probes, self.key)
         rank = Q.shape[1]
-        G = G - Q @ (_adjoint(xp, Q) @ G)
+        G = G - Q @ (conj_transpose(xp, Q) @ G)
         AQG = A @ xp.concat([Q, G], axis=1)
         deflated = xp.sum(xp.conj(Q) * AQG[:, :rank])
         samples = xp.sum(xp.conj(G) * AQG[:, rank:], axis=0)
@@ -68,7 +68,7 @@ class HutchPP(Hutch):
         Q, G = _sketch(A, self.num_probes, self.key)
         deflated = xp.sum(Q * xp.conj(A.H @ Q), axis=1)
         AG = A @ G
-        samples = xp.conj(G) * (AG - Q @ (_adjoint(xp, Q) @ AG))
+        samples = xp.conj(G) * (AG - Q @ (conj_transpose(xp, Q) @ AG))
         return diagonal_mean_and_error(xp, samples, matvecs=2 * Q.shape[1] + G.shape[1], offset=deflated)
 
 
@@ -80,7 +80,3 @@ def _sketch(A, budget: int, key):
     Z = rademacher_probes(A, key, budget - rank)
     Q, _ = A.bk.qr(A @ Z[:, :rank])
     return Q, Z[:, rank:]
-
-
-def _adjoint(xp, M):
-    return xp.conj(M).T

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from linops.algorithms.base import Cost, itemsize, matvec_cost
+from linops.algorithms.base import Cost, conj_transpose, itemsize, matvec_cost
 from linops.algorithms.hutch import (
     Hutch,
     check_main_diagonal,
@@ -55,7 +55,7 @@ from linops.plan import can_read
 @dataclass(frozen=True, repr=False)
 class XTrace(Hutch):
     """XTrace trace estimator and XDiag diagonal estimator for a general square operator (a
-    subclass of Hutch so that ``lo.trace`` runs it as an estimator; it shares only the settings).
+    subclass of Hutch for its settings: num_probes and key).
 
     Args:
         num_probes: the total matvec budget m ≥ 4: m // 2 probes, each used for A Ω and A Q (Aᴴ Q
@@ -73,9 +73,9 @@ class XTrace(Hutch):
         xp = A.bk.xp
         Omega, Y, Q, _, S = _exchangeable_sketch(A, self.num_probes // 2, self.key)
         Z = A @ Q
-        H = _adjoint(xp, Q) @ Z
+        H = conj_transpose(xp, Q) @ Z
         kept = xp.sum(xp.linalg.diagonal(H)) - xp.sum(xp.conj(S) * (H @ S), axis=0)
-        C = _without_left_out(xp, _adjoint(xp, Q) @ Omega, S)
+        C = _without_left_out(xp, conj_transpose(xp, Q) @ Omega, S)
         remainder = xp.sum(xp.conj(Omega - Q @ C) * (Y - Z @ C), axis=0)
         return mean_and_error(xp, kept + remainder, matvecs=2 * Q.shape[1])
 
@@ -93,8 +93,8 @@ class XTrace(Hutch):
 @dataclass(frozen=True, repr=False)
 class XNysTrace(Hutch):
     """XNysTrace trace and diagonal estimator for a positive-semidefinite operator (annotated
-    ``lo.PSD``); every matvec serves as a probe (a subclass of Hutch so that ``lo.trace`` runs it as
-    an estimator; it shares only the settings).
+    ``lo.PSD``); every matvec serves as a probe (a subclass of Hutch for its settings: num_probes
+    and key).
 
     Args:
         num_probes: the total matvec budget m ≥ 2, all of them probes.
@@ -124,10 +124,6 @@ class XNysTrace(Hutch):
         samples = rows - xp.abs(BT) ** 2 / g + xp.conj(Omega) * BT / g - shift
         value, stats = diagonal_mean_and_error(xp, samples, matvecs=B.shape[1])
         return A.bk.astype(value, A.dtype), stats
-
-
-def _adjoint(xp, M):
-    return xp.conj(M).T
 
 
 def _exchangeable_sketch(A, s: int, key):
@@ -172,13 +168,13 @@ def _nystrom_leave_one_out(A, alg: XNysTrace):
     real = bk.real_dtype(A.dtype)
     shift = math.sqrt(n) * xp.finfo(real).eps * xp.sqrt(xp.sum(xp.abs(Y) ** 2))
     Y = Y + bk.astype(shift, A.dtype) * Omega
-    M = _adjoint(xp, Omega) @ Y
-    L, failed = bk.cholesky((M + _adjoint(xp, M)) / 2)
+    M = conj_transpose(xp, Omega) @ Y
+    L, failed = bk.cholesky((M + conj_transpose(xp, M)) / 2)
     if can_read(bk, failed) and bk.to_host_bool(xp.any(failed)):
         raise NotPSDError(f"XNysTrace: {A!r} is not positive semidefinite (the Cholesky factorization of "
                           f"Ωᴴ A Ω failed); use alg=lo.XTrace() for an indefinite operator")
     s = Omega.shape[1]
     T = bk.solve_triangular(L, bk.eye(s, A.dtype, A.device), lower=True)
-    B = _adjoint(xp, bk.solve_triangular(L, _adjoint(xp, Y), lower=True))
+    B = conj_transpose(xp, bk.solve_triangular(L, conj_transpose(xp, Y), lower=True))
     g = bk.column_norms(T) ** 2
     return B, B @ T, g, shift, Omega
