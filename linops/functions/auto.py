@@ -102,6 +102,12 @@ def _dense_candidate(fname, psd, self_adjoint):
     raise ValueError(f"Auto has no choice for lo.{fname}")
 
 
+def krylov_solver(A, auto: Auto):
+    """The Krylov solver Auto would weigh for solves with ``A`` (CG for PSD, MINRES for self-adjoint,
+    else GMRES), or None where its kernel is not available."""
+    return _krylov_candidate("solve", A, auto, A.isa(PSD), A.isa(SelfAdjoint), None, "LA")
+
+
 def _krylov_candidate(kernel, A, auto, psd, self_adjoint, k, which):
     """The matrix-free algorithm for the kernel function ``kernel`` on ``A``, or None (an algorithm
     is a candidate only once it computes the function: ``"solve" in MINRES.functions``)."""

@@ -26,8 +26,8 @@ from linops.operators.product import Product
 from linops.operators.scalar import Identity
 from linops.operators.triangular import Triangular, TriangularInverse
 from linops.plan import heavy
+from linops.preconditioners import choose as default_choice
 from linops.preconditioners._structure import kernel_like
-from linops.preconditioners.choose import default_preconditioner, describe_default_preconditioner
 from linops.preconditioners.pivoted_cholesky import PivotedCholesky, rank_for
 from linops.report import Leaf, report
 
@@ -150,8 +150,8 @@ def preconditioned(A, chosen: Algorithm, reason: str):
         P = PivotedCholesky(A, rank=rank)
         return chosen.replace(P=P, max_iters=min(chosen.max_iters, 20)), f"{reason}; PivotedCholesky(rank={rank})"
     if recording():
-        return chosen, f"{reason}; preconditioner: {describe_default_preconditioner(A)}"
-    P, why = default_preconditioner(A)
+        return chosen, f"{reason}; preconditioner (built when run): {default_choice.describe_default_preconditioner(A)}"
+    P, why = default_choice.default_preconditioner(A)
     return (chosen if P is None else chosen.replace(P=P)), f"{reason}; {why}"
 
 

@@ -36,14 +36,14 @@ The framework-specific code is the backend's sparse format (``Backend.sparse``, 
 
 from __future__ import annotations
 
-from linops.algorithms import CG, GMRES, LU, MINRES, SLQ, Algorithm, Auto, Cholesky, Lanczos
+from linops.algorithms import LU, SLQ, Algorithm, Auto, Cholesky, Lanczos
 from linops.algorithms.base import _human_bytes, itemsize
 from linops.annotations import PSD, SelfAdjoint
 from linops.backends import backend_named, backend_of_sparse, backend_of_type
-from linops.dispatch import apply_rule, can_read, dispatch, note_plan, recording
+from linops.dispatch import apply_rule, can_read, dispatch, note_plan
 from linops.errors import SingularMatrixError
-from linops.functions.auto import choose
-from linops.functions.inverse import IterativeInverse
+from linops.functions.auto import choose, krylov_solver
+from linops.functions.inverse import IterativeInverse, preconditioned
 from linops.functions.leaf import run_leaf
 from linops.operator import LinearOperator
 from linops.operators._spectral import self_adjoint_by_probing
@@ -270,22 +270,10 @@ def _dense_bytes(A) -> float:
     return float(A.shape[0]) * A.shape[1] * itemsize(A)
 
 
-def _krylov_solver(A, auto: Auto):
-    """The Krylov solver that fits A's annotations (None where its kernel is not available)."""
-    if A.isa(PSD):
-        return CG(tol=auto.tol, max_iters=auto.max_iters)
-    candidate = MINRES if A.isa(SelfAdjoint) else GMRES
-    if "solve" not in candidate.functions:
-        return None
-    return candidate(tol=auto.tol, max_iters=auto.max_iters)
-
-
 def _choose_solver(A: Sparse, auto: Auto):
     """``(algorithm, reason)`` for solves with the sparse A under Auto (``_SPARSE_LU`` for the
-    backend's sparse LU). The CG preconditioner is built here, except while lo.explain records."""
-    from linops.preconditioners.choose import default_preconditioner, describe_default_preconditioner
-
-    krylov = _krylov_solver(A, auto)
+    backend's sparse LU)."""
+    krylov = krylov_solver(A, auto)
     if A.bk.sparse.direct_slogdet:  # a real sparse LU (SciPy): SuperLU unless a Krylov solver is cheaper
         n = A.shape[0]
         lu_flops = 1.0 * A.nnz * n ** 0.5
@@ -301,12 +289,9 @@ def _choose_solver(A: Sparse, auto: Auto):
                               f"annotate lo.PSD(A) (CG) or lo.SelfAdjoint(A) (MINRES), pass alg=lo.GMRES(), or use a "
                               f"SciPy sparse matrix")
         return dense, f"small or no Krylov solver applies: dense ({dense_cost})"
-    if not isinstance(krylov, CG):
-        return krylov, f"{krylov.name} by annotation, matrix-free (dense would need {_human_bytes(dense_cost.bytes)})"
-    if recording():
-        return krylov, f"CG, matrix-free; preconditioner (built when run): {describe_default_preconditioner(A)}"
-    P, why = default_preconditioner(A)
-    return krylov.replace(P=P), f"CG, matrix-free (dense would need {_human_bytes(dense_cost.bytes)}); {why}"
+    # CG gets Auto's default preconditioner, built only when it runs
+    return preconditioned(A, krylov, f"{krylov.name} by annotation, matrix-free (dense would need "
+                                     f"{_human_bytes(dense_cost.bytes)})")
 
 
 def _slogdet_placeholder(A):
