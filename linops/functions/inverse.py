@@ -145,9 +145,7 @@ def preconditioned(A, chosen: Algorithm, reason: str):
         if not kernel_like(A):
             return chosen, reason
         rank = rank_for(A.shape[0])
-        if recording():
-            return chosen.replace(max_iters=min(chosen.max_iters, 20)), f"{reason}; PivotedCholesky(rank={rank})"
-        P = PivotedCholesky(A, rank=rank)
+        P = None if recording() else PivotedCholesky(A, rank=rank)
         return chosen.replace(P=P, max_iters=min(chosen.max_iters, 20)), f"{reason}; PivotedCholesky(rank={rank})"
     if recording():
         return chosen, f"{reason}; preconditioner (built when run): {default_choice.describe_default_preconditioner(A)}"
