@@ -7,8 +7,11 @@ and the few questions (is this a tracer? which device?) that differ between fram
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import functools
 import os
+import types
 
 
 def host_available_memory() -> int:
@@ -21,6 +24,74 @@ def host_available_memory() -> int:
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+ABSENT = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()  # ``implicit`` called without ``fixed=``
+_INSIDE_IMPLICIT = contextvars.ContextVar("linops_inside_implicit", default=False)
+
+
+def inside_implicit() -> bool:
+    """Whether this runs inside the compute or pullback of a ``Backend.implicit`` call, whose
+    gradient rule covers everything nested in it (gradients of gradients are not supported)."""
+    return _INSIDE_IMPLICIT.get()
+
+
+_OPERATOR_METADATA = frozenset({"shape", "dtype", "annotations", "_backend", "_device", "_pytree_keys"})
+
+
+def reaches(A, is_target) -> bool:
+    """Whether ``is_target`` holds for an array the operator ``A`` holds or its functions close over
+    (a matrix-free product's parameters, a kernel's hyperparameters); an opaque callable counts."""
+    stack, seen = [A], set()
+    while stack:
+        value = stack.pop()
+        if id(value) in seen or value is None or isinstance(value, (str, bytes, int, float, complex, type)):
+            continue
+        seen.add(id(value))
+        if is_target(value):
+            return True
+        if isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, types.FunctionType):
+            stack.extend(cell.cell_contents for cell in value.__closure__ or () if _filled(cell))
+            stack.extend(value.__defaults__ or ())
+            stack.extend(value.__globals__[name] for name in value.__code__.co_names if name in value.__globals__
+                         and not isinstance(value.__globals__[name], types.ModuleType))
+        elif isinstance(value, types.MethodType):
+            stack.extend((value.__self__, value.__func__))
+        elif isinstance(value, functools.partial):
+            stack.extend((value.func, value.args, value.keywords))
+        elif hasattr(value, "bk") and hasattr(value, "shape"):  # an operator
+            stack.extend(v for k, v in vars(value).items() if k not in _OPERATOR_METADATA)
+        elif dataclasses.is_dataclass(value):
+            stack.extend(vars(value).values())
+        elif callable(value) and not isinstance(value, types.BuiltinFunctionType):
+            return True
+        elif hasattr(value, "__dict__") and not isinstance(value, types.ModuleType):
+            stack.extend(vars(value).values())
+    return False
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+def without_nesting(fn):
+    """``fn`` run with nested ``Backend.implicit`` calls computing plainly."""
+    def run(*args, **kwargs):
+        token = _INSIDE_IMPLICIT.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _INSIDE_IMPLICIT.reset(token)
+
+    return run
 
 
 class Backend:
@@ -134,7 +205,71 @@ class Backend:
         return None
 
     def eigh(self, M):
+        """``(λ, V)``: the ascending eigenpairs of the Hermitian ``M`` (shape (..., n, n)). With
+        autodiff (JAX, torch) eigenvalue gradients are exact, and the eigenvector coupling of pairs
+        with |λⱼ − λᵢ| ≤ n·ε·max|λ| is dropped, so gradients are finite for any spectrum (see
+        :func:`linops.backends.spectral_jax.eigh`); matrix functions use :meth:`eigh_function`."""
         return self.xp.linalg.eigh(M)
+
+    def eigvalsh(self, M):
+        """The ascending eigenvalues of the Hermitian ``M`` (shape (..., n, n)). With autodiff the
+        gradient is ``V diag(λ̄) Vᴴ``: eigenvectors appear only as weights, never differentiated, so
+        repeated and clustered eigenvalues are harmless (a function of repeated eigenvalues is
+        differentiable where it is symmetric in them: sums, products, log-determinants)."""
+        return self.xp.linalg.eigvalsh(M)
+
+    def eigh_function(self, M, f):
+        """``(f(λ), f(M))``: the elementwise array function ``f`` on the ascending eigenvalues of the
+        Hermitian ``M`` (shape (..., n, n)) and the dense ``V f(Λ) Vᴴ``. With autodiff the derivative is
+        the Daleckii–Krein formula ``d f(M) = V (D ∘ Vᴴ dM V) Vᴴ``, ``Dᵢⱼ = (f(λᵢ) − f(λⱼ))/(λᵢ − λⱼ)``
+        and ``f'`` for (near-)coincident pairs (f' by the framework's autodiff of f): exact and finite
+        for repeated or clustered spectra, where differentiating the eigenvectors is not. Gradients
+        also reach what ``f`` closes over. Both derivatives are of the Hermitian part (M + Mᴴ)/2.
+
+        Example:
+            >>> import numpy as np
+            >>> from linops.backends import backend_named
+            >>> fv, F = backend_named("numpy").eigh_function(np.diag([1.0, 4.0]), np.sqrt)
+            >>> fv.tolist(), F.tolist()
+            ([1.0, 2.0], [[1.0, 0.0], [0.0, 2.0]])
+        """
+        w, V = self.eigh(M)
+        fv = f(w)
+        dtype = self.result_type(fv.dtype, V.dtype)
+        V = self.astype(V, dtype)
+        return fv, (V * self.astype(fv, dtype)[..., None, :]) @ self.xp.conj(V).mT
+
+    def kronecker_function(self, Ms, f, add: bool = False):
+        """``(ws, Vs, fv, fp)`` for ``f(M₁ ⊗ M₂ ⊗ …)`` (``add``: of the Kronecker sum ``M₁ ⊕ M₂ ⊕ …``) of
+        Hermitian factor arrays ``Ms``: each factor's eigenpairs (constants for autodiff), and ``f``
+        and ``f'`` on the spectrum (all products, or sums, of factor eigenvalues, row-major; ``fp``
+        may be None where no factor needs a gradient). :meth:`kronecker_function_matmat` applies it.
+
+        Example:
+            >>> import numpy as np
+            >>> from linops.backends import backend_named
+            >>> bk = backend_named("numpy")
+            >>> ws, Vs, fv, fp = bk.kronecker_function([np.diag([1.0, 4.0]), np.eye(1)], np.sqrt)
+            >>> bk.kronecker_function_matmat([], ws, Vs, fv, fp, np.eye(2)).tolist()
+            [[1.0, 0.0], [0.0, 2.0]]
+        """
+        from linops.backends.spectral import kronecker_values
+
+        pairs = [self.eigh(M) for M in Ms]
+        ws, Vs = tuple(w for w, _ in pairs), tuple(V for _, V in pairs)
+        return ws, Vs, f(kronecker_values(self.xp, ws, add)), None
+
+    def kronecker_function_matmat(self, Ms, ws, Vs, fv, fp, B, add: bool = False):
+        """``(⊗Vᵢ) diag(fv) (⊗Vᵢ)ᴴ B`` from :meth:`kronecker_function`'s output. With autodiff the
+        factors ``Ms`` get the Daleckii–Krein gradient (divided differences of f between Kronecker
+        eigenvalues that differ in one factor's index, ``add`` as in :meth:`kronecker_function`): exact
+        for clustered or repeated factor spectra, which differentiating the factors' eigenvectors is not."""
+        from linops.backends.spectral import kronecker_apply
+
+        dtype = self.result_type(fv.dtype, B.dtype, Vs[0].dtype)
+        Vs = [self.astype(V, dtype) for V in Vs]
+        Z = kronecker_apply(self.xp, Vs, self.astype(B, dtype), adjoint=True)
+        return kronecker_apply(self.xp, Vs, self.astype(fv, dtype)[:, None] * Z)
 
     def eig(self, M):
         raise NotImplementedError
@@ -271,6 +406,33 @@ class Backend:
         """``fn`` vectorised over the axis ``in_axes`` of its arguments (results stacked along
         ``out_axes``): one batched call, no Python loop."""
         raise NotImplementedError(f"the {self.name} backend has no vmap")
+
+    def may_differentiate(self, A) -> bool:
+        """Whether a gradient may be taken through the operator ``A`` now (JAX: it holds a traced
+        array; torch: recording is on and it holds a tensor that requires grad, or a function)."""
+        return False
+
+    def implicit(self, compute, pullback, A, *arrays, z_in_pullback: bool = False, fixed=ABSENT):
+        """``compute(A, *arrays)[0]`` with the gradient given by ``pullback``, never by differentiating
+        what ``compute`` does (a factorization, an eigendecomposition, an iterative loop).
+
+        ``compute(A, *arrays) -> (value, Z, saved)``: the value (an array or a tuple of arrays), a block
+        ``Z`` of shape (n, k) (or None) and whatever the pullback needs. ``pullback(A, saved, cts) ->
+        (Y, array_cts)``: given the value's cotangents (one per output, in the adjoint convention: for
+        ``x = A⁻¹ b`` the cotangent of b is ``A⁻ᴴ x̄``), the block ``Y`` paired with ``Z`` (the operator's
+        arrays get the vector–Jacobian product of ``A ↦ A @ Z`` at ``Y``) and one cotangent per array
+        (None for zero). Memory is what compute and pullback keep, whatever they iterate. NumPy has no
+        autodiff: the value only.
+
+        With ``z_in_pullback=True`` the block is only known in the backward pass: compute returns
+        ``Z = None`` and the pullback ``(Y, array_cts, Z)``. JAX supports that; torch, whose graph must
+        be recorded in the forward pass, then differentiates through ``compute`` itself.
+
+        ``fixed`` (a pytree of operators and arrays, such as a preconditioner built from A) is passed
+        to both as ``fixed=`` and gets no gradient: functions that need such values take them from
+        there, never from a closure, so that JAX never sees a traced value outside its arguments.
+        """
+        return compute(A, *arrays, **({} if fixed is ABSENT else {"fixed": fixed}))[0]
 
     def register_pytree(self, cls, flatten, unflatten) -> None:
         """Make the instances of ``cls`` pytree nodes of the framework (``flatten(op) -> (leaves,

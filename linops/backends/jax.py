@@ -10,8 +10,9 @@ import math
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
+import numpy as np
 
-from linops.backends.base import Backend
+from linops.backends.base import ABSENT, Backend, inside_implicit, reaches, without_nesting
 
 
 class JaxBackend(Backend):
@@ -84,10 +85,28 @@ class JaxBackend(Backend):
         return X, ~jnp.all(jnp.isfinite(X)) & jnp.all(jnp.isfinite(M)) & jnp.all(jnp.isfinite(B))
 
     def eigh(self, M):
-        return jnp.linalg.eigh(M)
+        from linops.backends import spectral_jax
+        return spectral_jax.eigh(M)
+
+    def eigvalsh(self, M):
+        from linops.backends import spectral_jax
+        return spectral_jax.eigvalsh(M)
+
+    def eigh_function(self, M, f):
+        from linops.backends import spectral_jax
+        return spectral_jax.eigh_function(M, f)
+
+    def kronecker_function(self, Ms, f, add=False):
+        from linops.backends import spectral_jax
+        return spectral_jax.kronecker_function(Ms, f, add)
+
+    def kronecker_function_matmat(self, Ms, ws, Vs, fv, fp, B, add=False):
+        from linops.backends import spectral_jax
+        return spectral_jax.kronecker_function_matmat(Ms, ws, Vs, fv, fp, B, add)
 
     def eig(self, M):
-        return jnp.linalg.eig(M)
+        from linops.backends import spectral_jax
+        return spectral_jax.eig(M)
 
     def svd(self, M):
         return jnp.linalg.svd(M, full_matrices=False)
@@ -193,6 +212,52 @@ class JaxBackend(Backend):
     def vmap(self, fn, in_axes=0, out_axes=0):
         return jax.vmap(fn, in_axes=in_axes, out_axes=out_axes)
 
+    def may_differentiate(self, A):
+        return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(A))
+
+    def implicit(self, compute, pullback, A, *arrays, z_in_pullback=False, fixed=ABSENT):
+        # jax's cotangents are transposes (conjugates of the adjoint convention of ``pullback``).
+        # The operator travels as its pytree leaves (taken before compute runs: it may cache
+        # attributes on the operator), so the pullback sees primal arrays; so do ``fixed`` (with zero
+        # cotangents). Values that A's functions close over (a matrix-free product's parameters)
+        # travel as closure-converted constants.
+        given = fixed is not ABSENT
+        fixed = fixed if given else None
+        named = {"fixed": fixed} if given else {}
+        if inside_implicit():  # a computation nested in another's custom gradient: no rule of its own
+            return compute(A, *arrays, **named)[0]
+        leaves, treedef = jax.tree_util.tree_flatten(A)
+        arrays = tuple(arrays)
+        if not any(map(_is_tracer, (*arrays, *jax.tree_util.tree_leaves(fixed)))) and not reaches(A, _is_tracer):
+            return compute(A, *arrays, **named)[0]  # concrete arrays: nothing to differentiate
+        compute, pullback = without_nesting(compute), without_nesting(pullback)
+
+        def at(ls):
+            return jax.tree_util.tree_unflatten(treedef, ls)
+
+        def run(ls, arrs, fx):
+            return compute(at(ls), *arrs, **({"fixed": fx} if given else {}))
+
+        def pull(ls, saved, cts, fx):
+            return pullback(at(ls), saved, cts, **({"fixed": fx} if given else {}))
+
+        hidden = _closes_over_tracers(A) and jax.closure_convert(lambda ls, X: at(ls) @ X, leaves,
+                                                                 jnp.zeros((A.shape[1], 1), A.dtype))[1]
+        if not hidden:
+            return _implicit_call(run, pull, lambda ls, Z: at(ls) @ Z, leaves, arrays, fixed, z_in_pullback)
+        run_c, run_consts = jax.closure_convert(run, leaves, arrays, fixed)
+        value, Z, saved = jax.eval_shape(run_c, leaves, arrays, fixed, *run_consts)
+        examples = (jax.tree_util.tree_map(_zeros_of, saved), jax.tree_util.tree_map(_zeros_of, value))
+        pull_c, pull_consts = jax.closure_convert(pull, leaves, *examples, fixed)
+        if z_in_pullback:
+            Z = jax.eval_shape(pull_c, leaves, *examples, fixed, *pull_consts)[2]
+        matmat, mm_consts = jax.closure_convert(lambda ls, X: at(ls) @ X, leaves, _zeros_of(Z))
+        consts = ((tuple(run_consts), tuple(pull_consts)), tuple(mm_consts))
+        return _implicit_call(lambda ls, arrs, fx, cs: run_c(ls, arrs, fx, *cs[0][0]),
+                              lambda ls, saved, cts, fx, cs: pull_c(ls, saved, cts, fx, *cs[0][1]),
+                              lambda ls, Z, cs: matmat(ls, Z, *cs[1]),
+                              leaves, arrays, fixed, z_in_pullback, consts)
+
     def register_pytree(self, cls, flatten, unflatten):
         with contextlib.suppress(ValueError):  # already registered
             jax.tree_util.register_pytree_node(cls, flatten, unflatten)
@@ -219,6 +284,61 @@ def _whole_blocks(x, block: int):
     if count == 1 or pad == 0:
         return count, x
     return count, jnp.concat([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))])
+
+
+def _implicit_call(compute, pullback, matmat, leaves, arrays, fixed, z_in_pullback, consts=None):
+    """The custom_vjp of ``Backend.implicit`` over the operator's leaves, the arrays, ``fixed`` (zero
+    cotangents) and, when A's functions close over traced values, their closure-converted constants
+    ``((of compute, of pullback), of the product)``: only the product's constants get cotangents."""
+    extra = () if consts is None else (consts,)
+
+    @jax.custom_vjp
+    def call(leaves, arrays, fixed, *extra):
+        return compute(leaves, arrays, fixed, *extra)[0]
+
+    def forward(leaves, arrays, fixed, *extra):
+        value, Z, saved = compute(leaves, arrays, fixed, *extra)
+        return value, (leaves, arrays, fixed, extra, Z, saved)
+
+    def backward(residuals, cts):
+        leaves, arrays, fixed, extra, Z, saved = residuals
+        out = pullback(leaves, saved, jax.tree_util.tree_map(jnp.conj, cts), fixed, *extra)
+        Y, array_cts, Z = out if z_in_pullback else (*out, Z)
+        if Z is None:
+            leaf_cts = [_zero_cotangent(leaf) for leaf in leaves]
+            extra_cts = jax.tree_util.tree_map(_zero_cotangent, extra)
+        else:
+            leaf_cts, extra_cts = jax.vjp(lambda ls, ex: matmat(ls, Z, *ex), leaves, extra)[1](jnp.conj(Y))
+        if extra:  # compute's and pullback's constants get zeros; the product's their cotangents
+            extra_cts = ((jax.tree_util.tree_map(_zero_cotangent, extra[0][0]), extra_cts[0][1]),)
+        array_cts = tuple(jnp.zeros_like(x) if ct is None else jnp.conj(ct).astype(x.dtype)
+                          for x, ct in zip(arrays, array_cts, strict=True))
+        return (leaf_cts, array_cts, jax.tree_util.tree_map(_zero_cotangent, fixed), *extra_cts)
+
+    call.defvjp(forward, backward)
+    return call(leaves, arrays, fixed, *extra)
+
+
+def _is_tracer(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def _closes_over_tracers(A) -> bool:
+    """Whether a function A holds (a matrix-free product, a kernel) closes over a traced value."""
+    return reaches(A, lambda v: callable(v) and not hasattr(v, "bk") and not isinstance(v, type)
+                   and reaches(v, _is_tracer))
+
+
+def _zeros_of(x):
+    return None if x is None else jnp.zeros(x.shape, x.dtype)
+
+
+def _zero_cotangent(leaf):
+    """A zero cotangent for ``leaf`` (float0 for an integer leaf, as JAX expects)."""
+    leaf = jnp.asarray(leaf)
+    if jnp.issubdtype(leaf.dtype, jnp.inexact):
+        return jnp.zeros_like(leaf)
+    return np.zeros(leaf.shape, jax.dtypes.float0)
 
 
 @functools.cache

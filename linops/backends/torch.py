@@ -7,7 +7,7 @@ import functools
 import array_api_compat.torch as xp_torch
 import torch
 
-from linops.backends.base import Backend
+from linops.backends.base import ABSENT, Backend, inside_implicit, reaches, without_nesting
 
 _DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "complex64": torch.complex64,
                 "complex128": torch.complex128, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -100,7 +100,24 @@ class TorchBackend(Backend):
         return X, info != 0
 
     def eigh(self, M):
-        return torch.linalg.eigh(M)
+        from linops.backends import spectral_torch
+        return spectral_torch.eigh(M)
+
+    def eigvalsh(self, M):
+        from linops.backends import spectral_torch
+        return spectral_torch.eigvalsh(M)
+
+    def eigh_function(self, M, f):
+        from linops.backends import spectral_torch
+        return spectral_torch.eigh_function(M, f)
+
+    def kronecker_function(self, Ms, f, add=False):
+        from linops.backends import spectral_torch
+        return spectral_torch.kronecker_function(Ms, f, add)
+
+    def kronecker_function_matmat(self, Ms, ws, Vs, fv, fp, B, add=False):
+        from linops.backends import spectral_torch
+        return spectral_torch.kronecker_function_matmat(Ms, ws, Vs, fv, fp, B, add)
 
     def eig(self, M):
         return torch.linalg.eig(M)
@@ -177,6 +194,29 @@ class TorchBackend(Backend):
     def grad(self, f):
         return torch.func.grad(f)
 
+    def may_differentiate(self, A):
+        return torch.is_grad_enabled() and _may_need_grad(A)
+
+    def implicit(self, compute, pullback, A, *arrays, z_in_pullback=False, fixed=ABSENT):
+        # The value is computed without recording; the graph is one product u = A @ Z (to every
+        # tensor A's products touch, closures included) and the arrays, joined by _Implicit.
+        if fixed is not ABSENT:
+            compute, pullback = functools.partial(compute, fixed=fixed), functools.partial(pullback, fixed=fixed)
+        if z_in_pullback or inside_implicit() or not torch.is_grad_enabled():
+            return compute(A, *arrays)[0]
+        operator_grad = _may_need_grad(A)
+        if not operator_grad and not any(x.requires_grad for x in arrays):
+            return compute(A, *arrays)[0]
+        compute, pullback = without_nesting(compute), without_nesting(pullback)
+        with torch.no_grad():
+            value, Z, saved = compute(A, *arrays)
+        u = A @ Z if Z is not None and operator_grad else None
+        if not (any(x.requires_grad for x in arrays) or (u is not None and u.requires_grad)):
+            return value
+        single = not isinstance(value, tuple)
+        out = _Implicit.apply(pullback, A, saved, single, value, u, *arrays)
+        return out[0] if single else out
+
     def vmap(self, fn, in_axes=0, out_axes=0):
         return torch.func.vmap(fn, in_dims=in_axes, out_dims=out_axes)
 
@@ -202,3 +242,30 @@ class TorchBackend(Backend):
 
 
 BACKEND = TorchBackend()
+
+
+def _may_need_grad(A) -> bool:
+    """Whether A's products may record a gradient: a tensor it holds or its functions close over
+    requires one."""
+    return reaches(A, lambda v: isinstance(v, torch.Tensor) and v.requires_grad)
+
+
+class _Implicit(torch.autograd.Function):
+    """The value of ``Backend.implicit``; its backward is the pullback (``None`` where no gradient)."""
+
+    @staticmethod
+    def forward(pullback, A, saved, single, value, u, *arrays):
+        return tuple(v.clone() for v in ((value,) if single else value))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # separate from forward, as torch.func.grad requires
+        pullback, A, saved, _, _, u, *_ = inputs
+        ctx.pullback, ctx.A, ctx.saved, ctx.has_u = pullback, A, saved, u is not None
+        ctx.mark_non_differentiable(*[v for v in output if not (v.is_floating_point() or v.is_complex())])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *cts):
+        cts = cts[0] if len(cts) == 1 else cts
+        Y, array_cts = ctx.pullback(ctx.A, ctx.saved, cts)
+        return (None, None, None, None, None, Y if ctx.has_u else None, *array_cts)

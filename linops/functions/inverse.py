@@ -17,6 +17,7 @@ from linops.annotations import PSD, SelfAdjoint
 from linops.dispatch import apply_rule, dispatch, note_plan, recording
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
+from linops.functions.implicit import implicit_solve
 from linops.functions.leaf import refuse, run_leaf, with_info
 from linops.operator import LinearOperator, structured
 from linops.operators.dense import Dense
@@ -50,7 +51,9 @@ def solve(A, b, alg=None, info: bool = False):
     alg = algorithm_arg(alg, "solve")
     A._check_operand(b, "right")
     b = A._promote(b)
-    out = with_info("solve", A, alg, info, lambda: apply_rule("solve", A, b[:, None] if b.ndim == 1 else b, alg))
+    B = b[:, None] if b.ndim == 1 else b
+    out = with_info("solve", A, alg, info,
+                    lambda: implicit_solve(A, B, alg, lambda A, B: apply_rule("solve", A, B, alg)))
     x, leaves = out if info else (out, None)
     x = x[:, 0] if b.ndim == 1 else x
     return (x, leaves) if info else x
@@ -65,7 +68,11 @@ def inv(A, alg=None) -> LinearOperator:
         >>> lo.inv(lo.Diagonal(np.array([2.0, 4.0])))
         Diagonal(2×2, float64)
     """
-    return apply_rule("inv", operator_arg(A, "inv"), algorithm_arg(alg, "inv"))
+    A, alg = operator_arg(A, "inv"), algorithm_arg(alg, "inv")
+    Ainv = apply_rule("inv", A, alg)
+    if recording() or not A.bk.may_differentiate(A) or isinstance(Ainv, IterativeInverse):
+        return Ainv
+    return ImplicitInverse(A, Ainv, alg)
 
 
 def pinv(A, alg=None) -> LinearOperator:
@@ -98,12 +105,45 @@ class IterativeInverse(InverseOperator):
         return self.A
 
     def _matmat(self, X):
-        return run_leaf("solve", self.A, self._alg, X, placeholder=lambda: X)
+        return implicit_solve(self.A, X, self._alg,
+                              lambda A, X: run_leaf("solve", A, self._alg, X, placeholder=lambda: X))
 
     def _rmatmat(self, X):
         # X A⁻¹ = (A⁻ᴴ Xᴴ)ᴴ: a solve with the adjoint
         xp = self.bk.xp
-        Y = run_leaf("solve", self.A.H, self._alg, xp.conj(X).mT, placeholder=lambda: xp.conj(X).mT)
+        Y = implicit_solve(self.A.H, xp.conj(X).mT, self._alg,
+                           lambda A, B: run_leaf("solve", A, self._alg, B, placeholder=lambda: B))
+        return xp.conj(Y).mT
+
+
+class ImplicitInverse(InverseOperator):
+    """What ``lo.inv(A)`` returns while a gradient may be taken through A: the structured inverse
+    ``Ainv`` applied with the gradient of a solve (one adjoint solve, see
+    :mod:`linops.functions.implicit`), never by differentiating the factorization or the
+    eigendecomposition behind ``Ainv``. Each application recomputes ``Ainv`` inside the
+    differentiated call, from A's arrays as the framework sees them there.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> A = lo.Diagonal(np.array([2.0, 4.0]))
+        >>> (ImplicitInverse(A, lo.inv(A), lo.Auto()) @ np.ones(2)).tolist()
+        [0.5, 0.25]
+    """
+
+    def __init__(self, A: LinearOperator, Ainv: LinearOperator, alg: Algorithm):
+        self.A, self.Ainv = A, Ainv
+        self._alg = alg
+        super().__init__(Ainv.dtype, Ainv.shape, annotations=Ainv.annotations)
+
+    def inverted(self) -> LinearOperator:
+        return self.A
+
+    def _matmat(self, X):
+        return implicit_solve(self.A, X, self._alg, lambda A, X: apply_rule("inv", A, self._alg) @ X)
+
+    def _rmatmat(self, X):
+        xp = self.bk.xp  # X A⁻¹ = (A⁻ᴴ Xᴴ)ᴴ
+        Y = implicit_solve(self.A.H, xp.conj(X).mT, self._alg, lambda A, B: apply_rule("inv", A, self._alg) @ B)
         return xp.conj(Y).mT
 
 
