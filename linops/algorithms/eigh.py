@@ -45,7 +45,7 @@ class Eigh(Algorithm):
 
     def slogdet(self, A):
         xp = A.bk.xp
-        vals, _ = decompose(A)
+        vals = eigenvalues(A)
         negatives = xp.sum(xp.astype(vals < 0, vals.dtype))
         sign = xp.where(xp.any(vals == 0), 0.0, 1.0 - 2.0 * (negatives % 2))
         return (A.bk.astype(sign, A.dtype), xp.sum(xp.log(xp.abs(vals)))), None
@@ -57,6 +57,35 @@ def decompose(A):
     M = dense_matrix(A)
     check_self_adjoint(M, A, "Eigh")
     return decompose_array(M, A)
+
+
+def eigenvalues(A):
+    """The ascending eigenvalues of ``A``'s dense matrix, without eigenvectors (their gradient never
+    differentiates eigenvectors: ``Backend.eigvalsh``)."""
+    M = dense_matrix(A)
+    check_self_adjoint(M, A, "Eigh")
+    n = M.shape[-1]
+    bk = A.bk
+    what, flops = stack_step("eigvalsh", M, 4.0 * n**3)
+    return heavy(what, flops, lambda: bk.eigvalsh(M), lambda: bk.ones(M.shape[:-1], bk.real_dtype(A.dtype), A.device))
+
+
+def matrix_function(A, f):
+    """``(f(λ), f(A))``: ``f`` on the ascending eigenvalues and the dense ``Q f(Λ) Qᴴ``, whose gradient
+    is the Daleckii–Krein formula (``Backend.eigh_function``): exact for repeated and clustered
+    eigenvalues, where differentiating the eigenvectors is not."""
+    M = dense_matrix(A)
+    check_self_adjoint(M, A, "Eigh")
+    return matrix_function_array(M, A, f)
+
+
+def matrix_function_array(M, A, f):
+    """:func:`matrix_function` of the array ``M`` (shape (..., n, n): one batched call for a stack)."""
+    n = M.shape[-1]
+    bk = A.bk
+    what, flops = stack_step("eigh", M, 9.0 * n**3)
+    return heavy(what, flops, lambda: bk.eigh_function(M, f),
+                 lambda: (bk.ones(M.shape[:-1], bk.real_dtype(A.dtype), A.device), M))
 
 
 def decompose_array(M, A):

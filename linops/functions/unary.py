@@ -11,6 +11,7 @@ from __future__ import annotations
 from linops.algorithms import Algorithm, Auto, Eig, Eigh
 from linops.algorithms import eig as eig_alg
 from linops.algorithms import eigh as eigh_alg
+from linops.algorithms import lanczos as lanczos_alg
 from linops.algorithms.base import IterativeAlgorithm
 from linops.algorithms.densify import dense_matrix
 from linops.annotations import SelfAdjoint
@@ -22,6 +23,8 @@ from linops.operator import LinearOperator
 from linops.operators._spectral import checked_values
 from linops.operators.dense import Dense
 from linops.operators.scalar import Identity
+from linops.plan import can_read
+from linops.report import collect
 
 
 def apply_unary(f, A, alg=None) -> LinearOperator:
@@ -146,6 +149,13 @@ class KrylovFunction(LinearOperator):
     matrix). The adjoint uses f(A)ᴴ = f(Aᴴ), which holds for the real-analytic functions linops
     names (exp, log, sqrt, isqrt, pow).
 
+    Gradients (JAX): the cotangent of B is f(A)ᴴ Ḡ (one more Krylov run) and that of A the block
+    Krylov projection of the Fréchet adjoint (:func:`linops.algorithms.lanczos.function_adjoint`:
+    exact when the Krylov space of [B, Ḡ] is invariant, otherwise as accurate as a Krylov
+    approximation of that dimension; self-adjoint A only, else NotImplementedError); memory does
+    not grow with the forward's steps beyond that basis. Torch differentiates through the Krylov
+    recurrence (memory grows with the steps).
+
     Example:
         >>> import numpy as np, linops as lo
         >>> A = lo.SelfAdjoint(lo.Dense(np.diag([0.0, 1.0, 2.0])))
@@ -164,7 +174,36 @@ class KrylovFunction(LinearOperator):
         return f"KrylovFunction({name}, {self.A!r}, {self._alg!r})"
 
     def _matmat(self, X):
-        return run_leaf("apply_unary", self.A, self._alg, self.f, X, placeholder=lambda: X)
+        A, alg = self.A, self._alg
+        of_A = not recording() and A.bk.may_differentiate(A)
+        if not (of_A or (not recording() and A.bk.is_tracer(X))):
+            return run_leaf("apply_unary", A, alg, self.f, X, placeholder=lambda: X)
+
+        def compute(A, X):
+            with collect() as info:
+                F = run_leaf("apply_unary", A, alg, self.f, X)
+            return F, None, (X, info.leaves[-1].iterations)
+
+        def pullback(A, saved, G):
+            return self._pullback(A, *saved, G, of_A)
+
+        return A.bk.implicit(compute, pullback, A, X, z_in_pullback=True)
+
+    def _pullback(self, A, X, iterations, G, of_A):
+        """(Y, (X̄,), Z) for the cotangent G of f(A) X: X̄ = f(A)ᴴ G by the algorithm, and (``of_A``: A
+        holds differentiated arrays) the operator's from the block Krylov projection of the Fréchet
+        adjoint (``linops.algorithms.lanczos.function_adjoint``, as many blocks as the forward's
+        Krylov dimension, at most n columns)."""
+        X_bar = run_leaf("apply_unary", A.H, self._alg, self.f, G)
+        if not of_A:
+            return None, (X_bar,), None
+        if not A.isa(SelfAdjoint):
+            raise NotImplementedError(f"the gradient of f(A)·B for the operator of {self!r} needs a self-adjoint A "
+                                      f"(alg=lo.Lanczos()); the non-normal Fréchet adjoint is not implemented")
+        n, b = A.shape[0], 2 * X.shape[1]
+        dimension = int(iterations) // 2 if can_read(A.bk, iterations) else n
+        Z, Y = lanczos_alg.function_adjoint(A, self.f, X, G, max(1, min(dimension, -(-n // b))))
+        return Y, (X_bar,), Z
 
     def _rmatmat(self, X):
         xp = self.bk.xp
@@ -174,13 +213,13 @@ class KrylovFunction(LinearOperator):
 
 @dispatch(name="apply_unary", precedence=-1)
 def apply_unary_by_eigh(f: object, A: LinearOperator, alg: Eigh):
-    """Q f(Λ) Qᴴ from the dense eigendecomposition."""
+    """Q f(Λ) Qᴴ from the dense eigendecomposition.
+
+    Its gradient is the Daleckii–Krein formula (divided differences of f), exact and finite for
+    repeated or clustered eigenvalues."""
     if recording():
         return _placeholder(A, alg)
-    vals, Q = eigh_alg.decompose(A)
-    fvals = checked_values(f, vals, A)
-    Qf = Q * A.bk.astype(fvals, A.bk.result_type(fvals.dtype, Q.dtype))[None, :]
-    out = Qf @ A.bk.xp.conj(Q).mT
+    fvals, out = eigh_alg.matrix_function(A, lambda vals: checked_values(f, vals, A))
     return Dense(out, annotations=SelfAdjoint.closure if not A.bk.is_complex(fvals.dtype) else ())
 
 

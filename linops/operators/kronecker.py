@@ -35,6 +35,7 @@ from linops.operators._checks import main_diagonal, operators, result_dtype, squ
 from linops.operators._spectral import checked_values
 from linops.operators.dense import Dense, lazify
 from linops.operators.diagonal import Diagonal
+from linops.operators.kernel import Kernel
 from linops.operators.product import Product
 from linops.operators.scalar import Identity, ScalarMul
 
@@ -248,12 +249,68 @@ class DeferredEigenvectors(LinearOperator):
         return self.vectors()
 
 
+class KroneckerFunction(LinearOperator):
+    """f(A₁ ⊗ A₂ ⊗ …), or f(A₁ ⊕ A₂ ⊕ …) with ``add``, for self-adjoint dense factors, applied as
+    (⊗Qᵢ) f(Λ) (⊗Qᵢ)ᴴ B from the factors' eigendecompositions; its gradient reaches the factors by the
+    Daleckii–Krein formula (``Backend.kronecker_function_matmat``): exact when factor spectra
+    cluster (kernel matrices) or repeat, where differentiating the factors' eigenvectors is not.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> from linops.operators.kronecker import KroneckerFunction
+        >>> F = KroneckerFunction(np.sqrt, Kronecker(lo.PSD(np.diag([1.0, 4.0])), lo.PSD(np.eye(2))))
+        >>> (F @ np.ones(4)).tolist()
+        [1.0, 1.0, 2.0, 2.0]
+    """
+
+    def __init__(self, f, A, add: bool = False, annotations=None):
+        bk = A.bk
+        self.add = add
+        self.Ms = [op.to_dense() for op in A.ops]
+        self.ws, self.Vs, self.fvals, self.fprimes = bk.kronecker_function(
+            self.Ms, lambda v: checked_values(f, v, A), add)
+        if annotations is None:
+            annotations = SelfAdjoint.closure if not bk.is_complex(self.fvals.dtype) else frozenset()
+        dtype = bk.result_type(A.dtype, self.fvals.dtype)
+        super().__init__(dtype, A.shape, backend=bk, device=A.device, annotations=annotations)
+
+    def _matmat(self, X):
+        return self.bk.kronecker_function_matmat(self.Ms, self.ws, self.Vs, self.fvals, self.fprimes, X, self.add)
+
+    def _rmatmat(self, X):
+        xp = self.bk.xp
+        fp = None if self.fprimes is None else xp.conj(self.fprimes)
+        Y = self.bk.kronecker_function_matmat(self.Ms, self.ws, self.Vs, xp.conj(self.fvals), fp, xp.conj(X).mT,
+                                              self.add)
+        return xp.conj(Y).mT
+
+
+def spectral_function(f, A, alg, add: bool = False, annotations=None):
+    """f(A) as a :class:`KroneckerFunction` for a Kronecker product (``add``: sum) ``A`` of dense
+    self-adjoint factors where the framework differentiates and the dense eigh is the plan; else None
+    (the rule then builds Q f(Λ) Qᴴ from the factors' eigendecompositions)."""
+    if not A.bk.autodiff or recording() or not isinstance(alg, (Auto, Eigh)):
+        return None
+    if not all(isinstance(op, (Dense, Kernel)) for op in A.ops):
+        return None
+    return KroneckerFunction(f, A, add, annotations)
+
+
+def shifted_reciprocal(A, shift, what: str):
+    """``λ ↦ 1/(λ + shift)``, raising ``SingularMatrixError`` (naming ``what``) for a zero."""
+    def f(vals):
+        shifted = vals + shift
+        check_nonsingular(A, shifted, what)
+        return 1 / shifted
+    return f
+
+
 def factor_eigvals(op, alg):
     """The eigenvalues of one factor (the dense eigvalsh for dense self-adjoint factors)."""
     if _dense_self_adjoint(op, alg):
         n = op.shape[0]
         bk = op.bk
-        return heavy(f"eigvalsh {n}×{n}", 4.0 * n**3, lambda: bk.xp.linalg.eigvalsh(op.M),
+        return heavy(f"eigvalsh {n}×{n}", 4.0 * n**3, lambda: bk.eigvalsh(op.M),
                      lambda: bk.ones((n,), bk.real_dtype(op.dtype), op.device))
     return apply_rule("eig", op, alg)[0]
 
@@ -391,7 +448,13 @@ def lu_kronecker(A: Kronecker, alg: Algorithm):
 
 @dispatch(name="apply_unary", when=unary(self_adjoint_factors))
 def apply_unary_kronecker(f: object, A: Kronecker, alg: Algorithm):
-    """Q f(Λ) Qᴴ with Q = ⊗Qᵢ and Λ the products of factor eigenvalues (self-adjoint factors)."""
+    """Q f(Λ) Qᴴ with Q = ⊗Qᵢ and Λ the products of factor eigenvalues (self-adjoint factors).
+
+    Under autodiff (dense eigh of the factors) a :class:`KroneckerFunction`, whose gradient never
+    differentiates the factors' eigenvectors."""
+    F = spectral_function(f, A, alg)
+    if F is not None:
+        return F
     vals, Q = kronecker_spectrum(A, alg, deferred=False)
     fvals = checked_values(f, vals, A)
     return spectral_product(Q, fvals, SelfAdjoint.closure if not A.bk.is_complex(fvals.dtype) else ())
@@ -437,6 +500,10 @@ def inv_kronecker_plus_scalar(A: Kronecker, B: ScalarMul, alg: Algorithm):
     """(⊗Aᵢ + c I)⁻¹ = Q (Λ + c)⁻¹ Qᴴ from the factor eigendecompositions (self-adjoint factors)."""
     if not self_adjoint_factors(A):
         return None
+    annotations = PSD.closure if A.isa(PSD) and B.isa(PSD) else None
+    F = spectral_function(shifted_reciprocal(A, B.scalar(), f"{A!r} + {B!r}"), A, alg, annotations=annotations)
+    if F is not None:
+        return F
     vals, Q = kronecker_spectrum(A, alg, deferred=False)
     shifted = vals + B.scalar()
     check_nonsingular(A, shifted, f"{A!r} + {B!r}")

@@ -35,6 +35,8 @@ from linops.operators.kronecker import (
     psd_factors,
     real_if_self_adjoint,
     self_adjoint_factors,
+    shifted_reciprocal,
+    spectral_function,
     spectral_product,
     values_slogdet,
 )
@@ -204,6 +206,9 @@ def eig_kronsum(A: KronSum, alg: Algorithm):
 @dispatch(name="inv", when=self_adjoint_factors)
 def inv_kronsum(A: KronSum, alg: Algorithm):
     """Q diag(1/(λᵢ + μⱼ)) Qᴴ with Q = ⊗Qᵢ (self-adjoint factors); else the generic rule."""
+    F = spectral_function(shifted_reciprocal(A, 0, repr(A)), A, alg, add=True, annotations=A.annotations)
+    if F is not None:
+        return F
     vals, Q = _spectrum(A, alg, deferred=False)
     check_nonsingular(A, vals, repr(A))
     return spectral_product(Q, 1 / vals, A.annotations)
@@ -224,7 +229,12 @@ def exp_kronsum(A: KronSum, alg: Algorithm):
 
 @dispatch(name="apply_unary", when=unary(self_adjoint_factors))
 def apply_unary_kronsum(f: object, A: KronSum, alg: Algorithm):
-    """Q f(Λ) Qᴴ with Λ the sums of factor eigenvalues and Q = ⊗Qᵢ (self-adjoint factors)."""
+    """Q f(Λ) Qᴴ with Λ the sums of factor eigenvalues and Q = ⊗Qᵢ (self-adjoint factors).
+
+    Under autodiff with dense factors a ``KroneckerFunction`` (Daleckii–Krein gradient)."""
+    F = spectral_function(f, A, alg, add=True)
+    if F is not None:
+        return F
     vals, Q = _spectrum(A, alg, deferred=False)
     fvals = checked_values(f, vals, A)
     return spectral_product(Q, fvals, SelfAdjoint.closure if not A.bk.is_complex(fvals.dtype) else ())
@@ -258,6 +268,11 @@ def inv_kronsum_plus_scalar(A: KronSum, B: ScalarMul, alg: Algorithm):
     """(⊕Aᵢ + c I)⁻¹ = Q (Λ + c)⁻¹ Qᴴ from the factor eigendecompositions (self-adjoint factors)."""
     if not self_adjoint_factors(A):
         return None
+    annotations = PSD.closure if A.isa(PSD) and B.isa(PSD) else None
+    F = spectral_function(shifted_reciprocal(A, B.scalar(), f"{A!r} + {B!r}"), A, alg, add=True,
+                          annotations=annotations)
+    if F is not None:
+        return F
     vals, Q = _spectrum(A, alg, deferred=False)
     shifted = vals + B.scalar()
     check_nonsingular(A, shifted, f"{A!r} + {B!r}")

@@ -276,7 +276,7 @@ def eig_stacked(A: StackedBlocks, alg: Algorithm):
     if _self_adjoint(A, alg):
         bk = A.bk
         b, n, _ = A.stack.shape
-        vals = heavy(f"batched eigvalsh {b}×{n}×{n}", b * 4.0 * n**3, lambda: bk.xp.linalg.eigvalsh(A.stack),
+        vals = heavy(f"batched eigvalsh {b}×{n}×{n}", b * 4.0 * n**3, lambda: bk.eigvalsh(A.stack),
                      lambda: bk.ones((b, n), bk.real_dtype(A.dtype), A.device))
         return A.per_block(vals), DeferredStackedEigenvectors(_dense_kind(A))
     vals, V = _batched_eig(_dense_kind(A))
@@ -315,14 +315,14 @@ def diag_stacked(A: StackedBlocks, k: int, alg: Algorithm):
 
 @dispatch(name="apply_unary")
 def apply_unary_stacked(f: object, A: StackedBlocks, alg: Algorithm):
-    """Q f(Λ) Qᴴ from one batched eigh (self-adjoint), else V f(Λ) V⁻¹ from one batched eig."""
+    """Q f(Λ) Qᴴ from one batched eigh (self-adjoint), else V f(Λ) V⁻¹ from one batched eig.
+
+    The self-adjoint case has the Daleckii–Krein gradient, exact for repeated eigenvalues."""
     bk, xp = A.bk, A.bk.xp
     if _self_adjoint(A, alg):
-        vals, Q = _batched_eigh(_dense_kind(A))
-        fvals = checked_values(f, vals, A)
-        Qf = Q * bk.astype(fvals, bk.result_type(fvals.dtype, Q.dtype))[:, None, :]
+        fvals, out = eigh_alg.matrix_function_array(A.stack, A, lambda vals: checked_values(f, vals, A))
         annotations = SelfAdjoint.closure if not bk.is_complex(fvals.dtype) else frozenset()
-        return A.like(Qf @ xp.conj(Q).mT, annotations=annotations)
+        return A.like(out, annotations=annotations)
     vals, V = _batched_eig(_dense_kind(A))
     fvals = checked_values(f, vals, A)
     Vf = V * bk.astype(fvals, V.dtype)[:, None, :]
