@@ -2,12 +2,18 @@
 
 ``logdet`` and ``det`` use the ``slogdet`` rules: a structural ``slogdet`` rule serves all three.
 At a leaf the requested algorithm runs (Cholesky, LU, Eigh, SLQ; Auto chooses by cost).
+
+Gradients: the exact leaves differentiate through their factorizations; SLQ's logdet has a
+stochastic gradient, Hutchinson's unbiased estimate of tr(A⁻¹ ∂A) on the forward's probes with
+CG solves (:func:`linops.algorithms.slq.gradient_weights`), whose memory does not depend on the
+number of Lanczos steps.
 """
 
 from __future__ import annotations
 
-from linops.algorithms import Algorithm, Auto
-from linops.dispatch import apply_rule, dispatch
+from linops.algorithms import SLQ, Algorithm, Auto
+from linops.algorithms import slq as slq_alg
+from linops.dispatch import apply_rule, dispatch, recording
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
 from linops.functions.inverse import preconditioned
@@ -70,13 +76,33 @@ def logdet_from_slogdet(A: LinearOperator, alg: Algorithm):
 def slogdet_auto(A: LinearOperator, alg: Auto):
     """Auto at a leaf: a dense factorization when it fits, SLQ for large PSD operators."""
     chosen, reason = preconditioned(A, *choose("slogdet", A, alg))
-    return run_leaf("slogdet", A, chosen, placeholder=lambda: _placeholder(A), requested=alg, reason=reason)
+    return _leaf(A, chosen, requested=alg, reason=reason)
 
 
 @dispatch(name="slogdet", precedence=-1)
 def slogdet_leaf(A: LinearOperator, alg: Algorithm):
     """The requested algorithm at a leaf (Cholesky, LU, Eigh, SLQ)."""
-    return run_leaf("slogdet", A, alg, placeholder=lambda: _placeholder(A))
+    return _leaf(A, alg)
+
+
+def _leaf(A, alg, **kwargs):
+    """``alg``'s slogdet at the leaf A; for SLQ with the stochastic gradient of
+    :func:`linops.algorithms.slq.gradient_weights` instead of one through the Lanczos steps."""
+    def run(A, alg=alg):
+        return run_leaf("slogdet", A, alg, placeholder=lambda: _placeholder(A), **kwargs)
+
+    if not isinstance(alg, SLQ) or recording() or not A.bk.may_differentiate(A):
+        return run(A)
+    # P may be built from A (a pivoted Cholesky factor): it travels as ``fixed`` (no gradient: log det A
+    # does not depend on it), never in a closure
+    def compute(A, fixed):
+        use = alg.replace(P=fixed)
+        return run(A, use), slq_alg.gradient_probes(A, use), None
+
+    def pullback(A, saved, cts, fixed):
+        return slq_alg.gradient_weights(A, alg.replace(P=fixed), cts[1]), ()
+
+    return A.bk.implicit(compute, pullback, A, fixed=alg.P)
 
 
 def _placeholder(A):

@@ -27,6 +27,7 @@ import dataclasses
 from linops.algorithms import Auto, Lanczos
 from linops.annotations import SelfAdjoint
 from linops.dispatch import apply_rule, dispatch
+from linops.functions.eigen import implicit_eig
 from linops.functions.leaf import run_leaf
 from linops.operator import LinearOperator
 from linops.operators.scalar import Identity
@@ -40,10 +41,15 @@ def eig_shift_invert(A: LinearOperator, alg: Lanczos):
     The inverse comes from the ``inv`` rules (direct or structured); without ``sigma``, plain
     Lanczos runs at the leaf."""
     if alg.sigma is None:
-        return run_leaf("eig", A, alg, placeholder=lambda: _placeholder(A, alg))
+        return implicit_eig(A, alg, lambda A: run_leaf("eig", A, alg, placeholder=lambda: _placeholder(A, alg)))
     if not A.isa(SelfAdjoint):
         raise ValueError(f"Lanczos(sigma=...) needs a self-adjoint operator; {A!r} is not annotated so: call "
                          f"lo.eigh or annotate lo.SelfAdjoint(A)")
+    return implicit_eig(A, alg, lambda A: _nearest(A, alg))
+
+
+def _nearest(A, alg):
+    """The eigenpairs nearest ``alg.sigma``, from Lanczos on (A − σI)⁻¹."""
     inverse = SelfAdjoint(apply_rule("inv", shifted(A, alg.sigma), Auto()))
     inner = dataclasses.replace(alg, sigma=None, which="LM")
     theta, vecs = run_leaf("eig", inverse, inner, placeholder=lambda: _placeholder(A, inner))

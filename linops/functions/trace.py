@@ -1,10 +1,18 @@
-"""``trace`` and ``diag``, with their generic rules (exact probing, or Hutchinson when asked)."""
+"""``trace`` and ``diag``, with their generic rules (exact probing, or Hutchinson when asked).
+
+Gradients of the stochastic estimators (Hutch, HutchPP, XTrace, XNysTrace) are Hutchinson's
+unbiased estimate of the exact gradient — trace and diagonal are linear, so d tr A = tr dA ≈
+(1/m) Σ zᵢᴴ dA zᵢ — on the ``num_probes`` Rademacher probes drawn from the estimator's ``key``
+(:func:`estimated`): no derivative of the sketches' QR, SVD or Cholesky factors, and for Hutch
+exactly the gradient of its own estimate.
+"""
 
 from __future__ import annotations
 
-from linops.algorithms import Algorithm, Auto, Exact
+from linops.algorithms import Algorithm, Auto, Exact, Hutch
 from linops.algorithms.exact import diagonal_length
-from linops.dispatch import apply_rule, dispatch
+from linops.algorithms.hutch import rademacher_probes
+from linops.dispatch import apply_rule, dispatch, recording
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
 from linops.functions.leaf import run_leaf, with_info
@@ -46,7 +54,8 @@ def trace_generic(A: LinearOperator, alg: Algorithm):
     """A trace estimator (Hutch, HutchPP, XTrace, ...) runs on A itself; otherwise the sum of the main
     diagonal from the diag rules (exact probing at the leaves)."""
     if "trace" in alg.functions and not isinstance(alg, Exact):
-        return run_leaf("trace", A, alg, placeholder=lambda: A.bk.zeros((), A.dtype, A.device))
+        return estimated(A, alg, lambda A: run_leaf("trace", A, alg,
+                                                    placeholder=lambda: A.bk.zeros((), A.dtype, A.device)))
     return A.bk.xp.sum(apply_rule("diag", A, 0, alg))
 
 
@@ -60,7 +69,32 @@ def diag_auto(A: LinearOperator, k: int, alg: Auto):
 @dispatch(name="diag", precedence=-1)
 def diag_leaf(A: LinearOperator, k: int, alg: Algorithm):
     """The requested algorithm at a leaf (Exact probing, Hutch)."""
-    return run_leaf("diag", A, alg, k, placeholder=lambda: _placeholder(A, k))
+    return estimated(A, alg, lambda A: run_leaf("diag", A, alg, k, placeholder=lambda: _placeholder(A, k)))
+
+
+def estimated(A, alg: Algorithm, run):
+    """``run(A)``, the trace (0-d) or main diagonal (n,) of A by the estimator ``alg``; for a Hutch
+    family estimator with the gradient from its m = ``num_probes`` probes Z: Y = ḡ Z / m for the
+    trace, ḡ ⊙ Z / m (row-wise) for the diagonal (E[z zᴴ] = I, so unbiased).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> A = lo.Dense(np.diag([1.0, 2.0, 3.0]))
+        >>> float(estimated(A, lo.Hutch(num_probes=4, key=0), lambda A: lo.trace(A, alg=lo.Hutch(key=0))))
+        6.0
+    """
+    if not isinstance(alg, Hutch) or recording() or not A.bk.may_differentiate(A):
+        return run(A)
+
+    def compute(A):
+        Z = rademacher_probes(A, alg.key, alg.num_probes)
+        return run(A), Z, Z
+
+    def pullback(A, Z, ct):
+        weights = ct if ct.ndim == 0 else ct[:, None]
+        return Z * A.bk.astype(weights, Z.dtype) / alg.num_probes, ()
+
+    return A.bk.implicit(compute, pullback, A)
 
 
 @dispatch(name="diag")
