@@ -213,6 +213,44 @@ def the_krylov_toolbox(rng):
           + ", ".join(f"{name} {err:.1e}" for name, err in errors.items()))
 
 
+def gradients_of_a_gaussian_process(rng):
+    print("\n9. Gradients: GP hyperparameters (lengthscale ℓ, noise σ²) on a 128 × 128 grid, n = 16,384")
+    try:
+        bk = lo.backends.backend_named("torch")
+    except ImportError:
+        print("   (needs torch: pip install torch)")
+        return
+    xp, m = bk.xp, 128
+    grid = np.linspace(0, 1, m)
+    sq = (grid[:, None] - grid[None, :]) ** 2
+    y = rng.standard_normal(m * m)
+    y_t, sq_t = bk.asarray(y), bk.asarray(sq)
+
+    def nll(params):  # ½ yᵀK⁻¹y + ½ log|K|, K = K(ℓ) ⊗ K(ℓ) + σ²I, through linops' solve and logdet
+        ell, s2 = params[0], params[1]
+        Kf = lo.PSD(lo.Dense(xp.exp(-0.5 * sq_t / ell**2)))
+        K = lo.Kronecker(Kf, Kf) + s2 * lo.Identity((m * m, m * m), Kf.dtype)
+        return 0.5 * (y_t @ lo.solve(K, y_t)) + 0.5 * lo.logdet(K)
+
+    def by_hand(ell, s2):  # closed form in the factor eigenbasis: ½ tr(K⁻¹∂K) − ½ αᵀ∂Kα
+        Kf = np.exp(-0.5 * sq / ell**2)
+        dKf = Kf * sq / ell**3
+        lam, Q = np.linalg.eigh(Kf)
+        d = np.diag(Q.T @ dKf @ Q)
+        shifted = np.add.outer(lam, 0 * lam) * lam + s2
+        alpha = Q @ ((Q.T @ y.reshape(m, m) @ Q) / shifted) @ Q.T
+        tr_ell = np.sum((np.outer(d, lam) + np.outer(lam, d)) / shifted)
+        quad_ell = np.sum(alpha * (dKf @ alpha @ Kf + Kf @ alpha @ dKf))
+        return np.array([0.5 * tr_ell - 0.5 * quad_ell, 0.5 * np.sum(1 / shifted) - 0.5 * np.sum(alpha**2)])
+
+    params = bk.asarray(np.array([0.1, 0.05]))
+    t_lo, g_lo = _best_time(lambda: bk.grad(nll)(params))
+    t_hand, g_hand = _best_time(lambda: by_hand(0.1, 0.05))
+    _row("∇ NLL (torch autograd)", t_lo, t_hand, "closed form by hand", _rel(g_lo.numpy(), g_hand))
+    print("   solve's gradient is one adjoint solve through the same structured plan; logdet's goes through")
+    print("   the factors' eigenvalues only, so clustered spectra (RBF factors: eigenvalues near 0) stay exact")
+
+
 def _spd(rng, n):
     M = rng.standard_normal((n, n))
     return M @ M.T / n + np.eye(n)
@@ -229,3 +267,4 @@ def run():
     explain_a_plan()
     when_structure_runs_out(rng)
     the_krylov_toolbox(rng)
+    gradients_of_a_gaussian_process(rng)
