@@ -39,6 +39,13 @@ def inside_implicit() -> bool:
 _OPERATOR_METADATA = frozenset({"shape", "dtype", "annotations", "_backend", "_device", "_pytree_keys"})
 
 
+def compute_plainly(compute, plain, A, arrays, fixed):
+    """The value of ``Backend.implicit`` where no gradient can be taken."""
+    if plain is not None:
+        return plain()
+    return compute(A, *arrays, **({} if fixed is ABSENT else {"fixed": fixed}))[0]
+
+
 def reaches(A, is_target) -> bool:
     """Whether ``is_target`` holds for an array the operator ``A`` holds or its functions close over
     (a matrix-free product's parameters, a kernel's hyperparameters); an opaque callable counts."""
@@ -412,7 +419,7 @@ class Backend:
         array; torch: recording is on and it holds a tensor that requires grad, or a function)."""
         return False
 
-    def implicit(self, compute, pullback, A, *arrays, z_in_pullback: bool = False, fixed=ABSENT):
+    def implicit(self, compute, pullback, A, *arrays, z_in_pullback: bool = False, fixed=ABSENT, plain=None):
         """``compute(A, *arrays)[0]`` with the gradient given by ``pullback``, never by differentiating
         what ``compute`` does (a factorization, an eigendecomposition, an iterative loop).
 
@@ -428,11 +435,14 @@ class Backend:
         ``Z = None`` and the pullback ``(Y, array_cts, Z)``. JAX supports that; torch, whose graph must
         be recorded in the forward pass, then differentiates through ``compute`` itself.
 
+        ``plain()``, when given, computes the value where no gradient can be taken (nothing traced or
+        requiring grad, NumPy, or nested in another rule) instead of ``compute``.
+
         ``fixed`` (a pytree of operators and arrays, such as a preconditioner built from A) is passed
         to both as ``fixed=`` and gets no gradient: functions that need such values take them from
         there, never from a closure, so that JAX never sees a traced value outside its arguments.
         """
-        return compute(A, *arrays, **({} if fixed is ABSENT else {"fixed": fixed}))[0]
+        return compute_plainly(compute, plain, A, arrays, fixed)
 
     def register_pytree(self, cls, flatten, unflatten) -> None:
         """Make the instances of ``cls`` pytree nodes of the framework (``flatten(op) -> (leaves,

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
-from linops.backends.base import ABSENT, Backend, inside_implicit, reaches, without_nesting
+from linops.backends.base import ABSENT, Backend, compute_plainly, inside_implicit, reaches, without_nesting
 
 
 class JaxBackend(Backend):
@@ -215,21 +215,20 @@ class JaxBackend(Backend):
     def may_differentiate(self, A):
         return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(A))
 
-    def implicit(self, compute, pullback, A, *arrays, z_in_pullback=False, fixed=ABSENT):
+    def implicit(self, compute, pullback, A, *arrays, z_in_pullback=False, fixed=ABSENT, plain=None):
         # jax's cotangents are transposes (conjugates of the adjoint convention of ``pullback``).
         # The operator travels as its pytree leaves (taken before compute runs: it may cache
         # attributes on the operator), so the pullback sees primal arrays; so do ``fixed`` (with zero
         # cotangents). Values that A's functions close over (a matrix-free product's parameters)
         # travel as closure-converted constants.
-        given = fixed is not ABSENT
-        fixed = fixed if given else None
-        named = {"fixed": fixed} if given else {}
         if inside_implicit():  # a computation nested in another's custom gradient: no rule of its own
-            return compute(A, *arrays, **named)[0]
+            return compute_plainly(compute, plain, A, arrays, fixed)
+        given = fixed is not ABSENT
         leaves, treedef = jax.tree_util.tree_flatten(A)
-        arrays = tuple(arrays)
-        if not any(map(_is_tracer, (*arrays, *jax.tree_util.tree_leaves(fixed)))) and not reaches(A, _is_tracer):
-            return compute(A, *arrays, **named)[0]  # concrete arrays: nothing to differentiate
+        traced = (*arrays, *jax.tree_util.tree_leaves(fixed if given else None))
+        if not any(map(_is_tracer, traced)) and not reaches(A, _is_tracer):
+            return compute_plainly(compute, plain, A, arrays, fixed)  # concrete arrays: nothing to differentiate
+        fixed, arrays = (fixed if given else None), tuple(arrays)
         compute, pullback = without_nesting(compute), without_nesting(pullback)
 
         def at(ls):

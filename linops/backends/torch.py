@@ -7,7 +7,7 @@ import functools
 import array_api_compat.torch as xp_torch
 import torch
 
-from linops.backends.base import ABSENT, Backend, inside_implicit, reaches, without_nesting
+from linops.backends.base import ABSENT, Backend, compute_plainly, inside_implicit, reaches, without_nesting
 
 _DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "complex64": torch.complex64,
                 "complex128": torch.complex128, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -197,16 +197,18 @@ class TorchBackend(Backend):
     def may_differentiate(self, A):
         return torch.is_grad_enabled() and _may_need_grad(A)
 
-    def implicit(self, compute, pullback, A, *arrays, z_in_pullback=False, fixed=ABSENT):
+    def implicit(self, compute, pullback, A, *arrays, z_in_pullback=False, fixed=ABSENT, plain=None):
         # The value is computed without recording; the graph is one product u = A @ Z (to every
         # tensor A's products touch, closures included) and the arrays, joined by _Implicit.
+        if inside_implicit() or not torch.is_grad_enabled():
+            return compute_plainly(compute, plain, A, arrays, fixed)
         if fixed is not ABSENT:
             compute, pullback = functools.partial(compute, fixed=fixed), functools.partial(pullback, fixed=fixed)
-        if z_in_pullback or inside_implicit() or not torch.is_grad_enabled():
+        if z_in_pullback:
             return compute(A, *arrays)[0]
         operator_grad = _may_need_grad(A)
         if not operator_grad and not any(x.requires_grad for x in arrays):
-            return compute(A, *arrays)[0]
+            return compute_plainly(compute, plain, A, arrays, ABSENT)
         compute, pullback = without_nesting(compute), without_nesting(pullback)
         with torch.no_grad():
             value, Z, saved = compute(A, *arrays)

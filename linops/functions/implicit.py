@@ -24,23 +24,29 @@ from linops.dispatch import apply_rule, recording
 
 
 def implicit_solve(A, B, alg: Algorithm, solve):
-    """``solve(A, B)`` (= A⁻¹ B, B of shape (n, k)) whose gradient is one adjoint solve with ``alg``."""
+    """A⁻¹ B (B of shape (n, k)) whose gradient is one adjoint solve; ``solve(A, B)`` computes it
+    where no gradient can be taken. Where one can, A⁻¹ comes from the ``inv`` rules with ``alg``
+    and serves both passes (the adjoint solve applies its adjoint: a factorization or an
+    eigendecomposition is computed once). The algorithm's arrays (a preconditioner built from A, an
+    initial guess) travel as the rule's fixed values, never in a closure."""
     if recording() or not A.bk.autodiff:
         return solve(A, B)
+    settings = array_settings(alg)
 
-    def compute(A, B):
-        X = solve(A, B)
-        return X, X, None
+    def compute(A, B, fixed):
+        Ainv = apply_rule("inv", A, alg.replace(**fixed) if fixed else alg)
+        X = Ainv @ B
+        return X, X, Ainv
 
-    def pullback(A, saved, X_bar):
-        lam = apply_rule("solve", A.H, X_bar, adjoint_algorithm(alg))
+    def pullback(A, Ainv, X_bar, fixed):
+        lam = Ainv.H @ X_bar
         return -lam, (lam,)
 
-    return A.bk.implicit(compute, pullback, A, B)
+    return A.bk.implicit(compute, pullback, A, B, fixed=settings, plain=lambda: solve(A, B))
 
 
-def adjoint_algorithm(alg: Algorithm) -> Algorithm:
-    """``alg`` for the adjoint system of a backward pass: without the forward's initial guess."""
-    if any(f.name == "x0" for f in dataclasses.fields(alg)) and alg.x0 is not None:
-        return alg.replace(x0=None)
-    return alg
+def array_settings(alg: Algorithm) -> dict:
+    """The settings of ``alg`` that hold arrays or operators (a preconditioner ``P``, an initial
+    guess ``x0``), by name."""
+    return {f.name: getattr(alg, f.name) for f in dataclasses.fields(alg)
+            if getattr(alg, f.name) is not None and not isinstance(getattr(alg, f.name), (bool, int, float, str))}

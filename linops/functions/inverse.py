@@ -111,8 +111,9 @@ class IterativeInverse(InverseOperator):
     def _rmatmat(self, X):
         # X A⁻¹ = (A⁻ᴴ Xᴴ)ᴴ: a solve with the adjoint
         xp = self.bk.xp
-        Y = implicit_solve(self.A.H, xp.conj(X).mT, self._alg,
-                           lambda A, B: run_leaf("solve", A, self._alg, B, placeholder=lambda: B))
+        alg = self._alg.replace(x0=None) if getattr(self._alg, "x0", None) is not None else self._alg
+        Y = implicit_solve(self.A.H, xp.conj(X).mT, alg,
+                           lambda A, B: run_leaf("solve", A, alg, B, placeholder=lambda: B))
         return xp.conj(Y).mT
 
 
@@ -139,11 +140,11 @@ class ImplicitInverse(InverseOperator):
         return self.A
 
     def _matmat(self, X):
-        return implicit_solve(self.A, X, self._alg, lambda A, X: apply_rule("inv", A, self._alg) @ X)
+        return implicit_solve(self.A, X, self._alg, lambda A, X: self.Ainv @ X)
 
     def _rmatmat(self, X):
         xp = self.bk.xp  # X A⁻¹ = (A⁻ᴴ Xᴴ)ᴴ
-        Y = implicit_solve(self.A.H, xp.conj(X).mT, self._alg, lambda A, B: apply_rule("inv", A, self._alg) @ B)
+        Y = implicit_solve(self.A.H, xp.conj(X).mT, self._alg, lambda A, B: self.Ainv.H @ B)
         return xp.conj(Y).mT
 
 
