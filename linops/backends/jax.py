@@ -224,10 +224,9 @@ class JaxBackend(Backend):
         if inside_implicit():  # a computation nested in another's custom gradient: no rule of its own
             return compute_plainly(compute, plain, A, arrays, fixed)
         given = fixed is not ABSENT
-        leaves, treedef = jax.tree_util.tree_flatten(A)
-        traced = (*arrays, *jax.tree_util.tree_leaves(fixed if given else None))
-        if not any(map(_is_tracer, traced)) and not reaches(A, _is_tracer):
+        if not any(map(_is_tracer, arrays)) and not reaches((A, fixed if given else None), _is_tracer):
             return compute_plainly(compute, plain, A, arrays, fixed)  # concrete arrays: nothing to differentiate
+        leaves, treedef = jax.tree_util.tree_flatten(A)
         fixed, arrays = (fixed if given else None), tuple(arrays)
         compute, pullback = without_nesting(compute), without_nesting(pullback)
 
