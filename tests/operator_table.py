@@ -10,6 +10,9 @@ Flags:
     instance exists), real_ok (a real instance exists: not for ``FFT``), jit_ok (``jax.jit`` takes the
     operator as an argument), singular (square but rank deficient: no solve/logdet reference),
     grad (the float parts may be differentiated: torch ``gradcheck`` and ``jax.grad``).
+    ``tie``: for gradients, ``tie(parts) -> parts`` (any array module) making independently perturbed
+    parts respect the row's annotations (e.g. Tridiagonal's lower = conj(upper)); ``None`` means the
+    default of tests/test_gradients.py (a self-adjoint row's square matrices symmetrised).
     ``structural``: the public functions for which a structure rule (not the generic dense fallback)
     is expected at the root of ``lo.explain``'s plan, with ``rules[fn]`` the expected rule name.
 
@@ -116,6 +119,7 @@ class Row:
     backends: tuple = BACKENDS
     structural: frozenset = frozenset()
     rules: dict = dataclasses.field(default_factory=dict)
+    tie: Callable | None = None
 
     def make(self, backend: str, dtype: str, rng):
         """(operator on ``backend``, dense numpy reference) for one random draw."""
@@ -241,6 +245,7 @@ def _rows():
     row("Tridiagonal", "Tridiagonal", parts_tridiag,
         lambda p, b, dt: lo.PSD(lo.Tridiagonal(p[0], p[1], p[2])),
         lambda p: np.diag(p[0], -1) + np.diag(p[1]) + np.diag(p[2], 1), psd=True, self_adjoint=True,
+        tie=lambda p: ((p[0] + p[2].conj()) / 2, p[1], (p[2] + p[0].conj()) / 2),
         # eigh: scipy's eigh_tridiagonal on NumPy (the explain tests run on NumPy)
         structural=fsd(band_rules) | {"eigh"}, rules={**band_rules, "eigh": "eig_symmetric_tridiagonal"})
 

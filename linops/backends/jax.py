@@ -46,6 +46,8 @@ class JaxBackend(Backend):
         return None
 
     def asarray(self, x, dtype=None, device=None):
+        if isinstance(x, jax.core.Tracer):  # a traced value is where the trace puts it (vmap refuses a device)
+            device = None
         return jnp.asarray(x, dtype=dtype, device=device)
 
     def zeros(self, shape, dtype, device):

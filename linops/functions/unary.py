@@ -193,16 +193,18 @@ class KrylovFunction(LinearOperator):
         """(Y, (X̄,), Z) for the cotangent G of f(A) X: X̄ = f(A)ᴴ G by the algorithm, and (``of_A``: A
         holds differentiated arrays) the operator's from the block Krylov projection of the Fréchet
         adjoint (``linops.algorithms.lanczos.function_adjoint``, as many blocks as the forward's
-        Krylov dimension, at most n columns)."""
+        Krylov dimension, at most n)."""
         X_bar = run_leaf("apply_unary", A.H, self._alg, self.f, G)
         if not of_A:
             return None, (X_bar,), None
         if not A.isa(SelfAdjoint):
             raise NotImplementedError(f"the gradient of f(A)·B for the operator of {self!r} needs a self-adjoint A "
                                       f"(alg=lo.Lanczos()); the non-normal Fréchet adjoint is not implemented")
-        n, b = A.shape[0], 2 * X.shape[1]
-        dimension = int(iterations) // 2 if can_read(A.bk, iterations) else n
-        Z, Y = lanczos_alg.function_adjoint(A, self.f, X, G, max(1, min(dimension, -(-n // b))))
+        n = A.shape[0]
+        dimension = int(iterations) if can_read(A.bk, iterations) else n
+        # as many blocks as the forward's steps (a block of [X, G] adds fewer than 2p new columns when
+        # G lies in the Krylov space of X, as for a quadratic form Xᴴ f(A) X), at most n
+        Z, Y = lanczos_alg.function_adjoint(A, self.f, X, G, max(1, min(dimension, n)))
         return Y, (X_bar,), Z
 
     def _rmatmat(self, X):
