@@ -29,21 +29,12 @@ def hermitian_part(xp, X):
 
 
 def inverse_gaps(xp, w):
-    """``Fᵢⱼ = 1/(λⱼ − λᵢ)`` for real ascending ``w`` (shape (..., n)), 0 on the diagonal and for pairs
-    with ``|λⱼ − λᵢ| ≤ n·ε·max|λ|`` (eigenvalues eigh does not tell apart)."""
+    """``Fᵢⱼ = 1/(λⱼ − λᵢ)`` for eigenvalues ``w`` (shape (..., n); real ascending from eigh, or the
+    complex ones of a general matrix), 0 on the diagonal and for pairs with
+    ``|λⱼ − λᵢ| ≤ n·ε·max|λ|`` (eigenvalues the decomposition does not tell apart)."""
     n = w.shape[-1]
     gaps = w[..., None, :] - w[..., :, None]
-    tol = n * xp.finfo(w.dtype).eps * xp.max(xp.abs(w), axis=-1, keepdims=True)[..., None]
-    resolved = xp.abs(gaps) > tol
-    return xp.where(resolved, 1 / xp.where(resolved, gaps, xp.ones_like(gaps)), xp.zeros_like(gaps))
-
-
-def eig_inverse_gaps(xp, w):
-    """:func:`inverse_gaps` for the complex eigenvalues of a general matrix (no ordering)."""
-    n = w.shape[-1]
-    gaps = w[..., None, :] - w[..., :, None]
-    eps = xp.finfo(xp.real(w).dtype).eps
-    tol = n * eps * xp.max(xp.abs(w), axis=-1, keepdims=True)[..., None]
+    tol = n * xp.finfo(xp.real(w).dtype).eps * xp.max(xp.abs(w), axis=-1, keepdims=True)[..., None]
     resolved = xp.abs(gaps) > tol
     return xp.where(resolved, 1 / xp.where(resolved, gaps, xp.ones_like(gaps)), xp.zeros_like(gaps))
 

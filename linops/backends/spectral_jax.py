@@ -15,7 +15,6 @@ import jax.numpy as jnp
 
 from linops.backends.spectral import (
     divided_differences,
-    eig_inverse_gaps,
     hermitian_part,
     inverse_gaps,
     kronecker_apply,
@@ -119,7 +118,7 @@ def _eig_jvp(primals, tangents):
     w, V = jnp.linalg.eig(M)
     P = jnp.linalg.solve(V, dM.astype(V.dtype) @ V)  # V⁻¹ dM V
     dw = jnp.diagonal(P, axis1=-2, axis2=-1)
-    dV = V @ (eig_inverse_gaps(jnp, w) * P)
+    dV = V @ (inverse_gaps(jnp, w) * P)
     # keep each column's unit norm (the gauge jnp.linalg.eig returns): remove Re(vᵢᴴ dvᵢ) vᵢ
     dV = dV - V * jnp.real(jnp.sum(jnp.conj(V) * dV, axis=-2, keepdims=True))
     return (w, V), (dw, dV)
