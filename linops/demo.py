@@ -249,7 +249,7 @@ def gradients_of_a_gaussian_process(rng):
     _row("∇ NLL (torch autograd)", t_lo, t_hand, "closed form by hand", _rel(g_lo.numpy(), g_hand))
     print("   solve's gradient is one adjoint solve with the forward's structured inverse; logdet's goes through")
     print("   the factors' eigenvalues only, so clustered spectra (RBF factors: eigenvalues near 0) stay exact;")
-    print("   the closed form decomposes the factor once, linops once for solve and once for logdet")
+    print("   the closed form decomposes the one factor once; linops decomposes both factors for solve and for logdet")
 
 
 def _spd(rng, n):
