@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
+from linops.backends import spectral_jax
 from linops.backends.base import ABSENT, Backend, compute_plainly, inside_implicit, reaches, without_nesting
 
 
@@ -87,27 +88,21 @@ class JaxBackend(Backend):
         return X, ~jnp.all(jnp.isfinite(X)) & jnp.all(jnp.isfinite(M)) & jnp.all(jnp.isfinite(B))
 
     def eigh(self, M):
-        from linops.backends import spectral_jax
         return spectral_jax.eigh(M)
 
     def eigvalsh(self, M):
-        from linops.backends import spectral_jax
         return spectral_jax.eigvalsh(M)
 
     def eigh_function(self, M, f):
-        from linops.backends import spectral_jax
         return spectral_jax.eigh_function(M, f)
 
     def kronecker_function(self, Ms, f, add=False):
-        from linops.backends import spectral_jax
         return spectral_jax.kronecker_function(Ms, f, add)
 
     def kronecker_function_matmat(self, Ms, ws, Vs, fv, fp, B, add=False):
-        from linops.backends import spectral_jax
         return spectral_jax.kronecker_function_matmat(Ms, ws, Vs, fv, fp, B, add)
 
     def eig(self, M):
-        from linops.backends import spectral_jax
         return spectral_jax.eig(M)
 
     def svd(self, M):

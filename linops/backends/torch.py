@@ -7,6 +7,7 @@ import functools
 import array_api_compat.torch as xp_torch
 import torch
 
+from linops.backends import spectral_torch
 from linops.backends.base import ABSENT, Backend, compute_plainly, inside_implicit, reaches, without_nesting
 
 _DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "complex64": torch.complex64,
@@ -100,23 +101,18 @@ class TorchBackend(Backend):
         return X, info != 0
 
     def eigh(self, M):
-        from linops.backends import spectral_torch
         return spectral_torch.eigh(M)
 
     def eigvalsh(self, M):
-        from linops.backends import spectral_torch
         return spectral_torch.eigvalsh(M)
 
     def eigh_function(self, M, f):
-        from linops.backends import spectral_torch
         return spectral_torch.eigh_function(M, f)
 
     def kronecker_function(self, Ms, f, add=False):
-        from linops.backends import spectral_torch
         return spectral_torch.kronecker_function(Ms, f, add)
 
     def kronecker_function_matmat(self, Ms, ws, Vs, fv, fp, B, add=False):
-        from linops.backends import spectral_torch
         return spectral_torch.kronecker_function_matmat(Ms, ws, Vs, fv, fp, B, add)
 
     def eig(self, M):
