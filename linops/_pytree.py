@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from linops.backends import backend_named, is_array
+from linops.backends import backend_named, backend_of_type, is_array
 
 _CACHED = ("_device",)  # derived from the leaves, recomputed after unflattening (the backend is kept:
 # an operator that holds no array knows it only from its construction)
 _KEYS = "_pytree_keys"  # set by unflatten: the leaf attributes, whatever values JAX puts there
 # (it unflattens with placeholder objects, and flattens the result again)
 _ROOT: type | None = None  # LinearOperator, set by linops.operator (this module sits below it)
+_REGISTERED = False  # whether every class is registered with JAX (done once JAX is imported)
 
 
 def register_root(cls) -> None:
@@ -65,9 +66,44 @@ def unflatten(cls, aux, leaves):
     return op
 
 
+def unflatten_from_jax(cls, aux, leaves):
+    """``unflatten`` for JAX's transformations, which turn NumPy leaves into jax arrays (``jax.jit``
+    of an operator built from NumPy arrays): an operator that comes back holding a jax array is a
+    jax operator, and so are the array-free operators it holds (an ``Identity``, a ``ScalarMul``),
+    whose backend was known only from their construction."""
+    op = unflatten(cls, aux, leaves)
+    if op.__dict__.get("_backend") in (None, backend_named("numpy")) and any(map(_holds_jax, leaves)):
+        _adopt(op, backend_named("jax"))
+    return op
+
+
+def _holds_jax(value) -> bool:
+    if _ROOT is not None and isinstance(value, _ROOT):
+        known = value.__dict__.get("_backend")
+        if known is not None:
+            return known is backend_named("jax")
+        return any(_holds_jax(value.__dict__[key]) for key in value.__dict__.get(_KEYS, ()))
+    if isinstance(value, (list, tuple)):
+        return any(map(_holds_jax, value))
+    return backend_of_type(type(value)) is backend_named("jax")
+
+
+def _adopt(op, bk) -> None:
+    """Make the operator ``op`` (just rebuilt by JAX) and the NumPy operators it holds ``bk``'s."""
+    if op.__dict__.get("_backend") not in (None, backend_named("numpy")):
+        return
+    op.__dict__["_backend"] = bk
+    op.__dict__.pop("_device", None)
+    for value in op.__dict__.values():
+        for child in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(child, _ROOT):
+                _adopt(child, bk)
+
+
 def register_with_jax(cls) -> None:
     """Make ``cls`` a JAX pytree node (``Backend.register_pytree``; a second registration is ignored)."""
-    backend_named("jax").register_pytree(cls, flatten, lambda aux, leaves, cls=cls: unflatten(cls, aux, leaves))
+    backend_named("jax").register_pytree(cls, flatten,
+                                         lambda aux, leaves, cls=cls: unflatten_from_jax(cls, aux, leaves))
 
 
 def _all_subclasses(cls):
@@ -78,13 +114,24 @@ def _all_subclasses(cls):
 
 def register_all_with_jax() -> None:
     """Register LinearOperator and every subclass defined so far (called when JAX is first used)."""
+    global _REGISTERED
     if _ROOT is None:
         return
+    _REGISTERED = True
     for cls in {_ROOT, *_all_subclasses(_ROOT)}:
         register_with_jax(cls)
 
 
 def register_if_jax_in_use(cls) -> None:
-    """Register a newly defined subclass when the JAX backend is already in use."""
-    if "linops.backends.jax" in sys.modules:
+    """Register a newly defined subclass when JAX is imported (by the user or by linops)."""
+    if "jax" in sys.modules:
+        ensure_registered()
         register_with_jax(cls)
+
+
+def ensure_registered() -> None:
+    """Register every operator class once JAX is imported, even before a jax array reaches linops
+    (``jax.jit`` of an operator built from NumPy arrays); one check per operator constructed."""
+    if not _REGISTERED and "jax" in sys.modules:
+        backend_named("jax")  # registers all on import
+        register_all_with_jax()

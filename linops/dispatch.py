@@ -37,7 +37,7 @@ from linops.algorithms import Algorithm, Auto
 from linops.plan import _PLAN, can_read, heavy, note_plan, record, recording
 
 __all__ = ["FUNCTIONS", "apply_rule", "can_read", "dispatch", "has_structural_rule", "heavy", "note_plan",
-           "record", "recording"]
+           "record", "recording", "register_empty_answer"]
 
 #: Every function that rules may extend: the public functions, the pair functions of sums and the
 #: lazy constructors. Declared here, once; ``@lo.dispatch`` refuses any other name.
@@ -204,6 +204,18 @@ def has_structural_rule(fname: str, *args) -> bool:
     return any(m.implementation is implementation and m.signature.precedence >= 0 for m in function.methods)
 
 
+#: fname -> the answer for an operator with a zero dimension, called with ``apply_rule``'s arguments
+#: (registered by :mod:`linops.functions._common`): one early-out where every rule is entered, so
+#: that no structure rule or algorithm meets an empty operator or an empty part of a tree.
+_EMPTY_ANSWERS: dict = {}
+
+
+def register_empty_answer(fname: str, answer) -> None:
+    """Answer ``fname`` with ``answer(*args)`` wherever its operator has a zero dimension."""
+    _check_declared(fname)
+    _EMPTY_ANSWERS[fname] = answer
+
+
 def apply_rule(fname: str, *args):
     """Call the rules of ``fname``; a missing rule becomes an error that says what exists.
 
@@ -218,6 +230,11 @@ def apply_rule(fname: str, *args):
             note_plan(f"lo.{fname} on a part runs with Auto: the requested {args[-1].name} is for "
                       f"lo.{_FAMILY.get(caller, caller)}")
             args = (*args[:-1], _AUTO)
+    empty = _EMPTY_ANSWERS.get(fname)
+    if empty is not None:
+        A = args[1] if fname == "apply_unary" else args[0]
+        if 0 in A.shape:
+            return empty(*args)
     function = dispatch.function(fname)
     try:
         return function(*args)

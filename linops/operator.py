@@ -17,13 +17,20 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
+import math
 import numbers
 
 import numpy as np
 
 from linops import _pytree
 from linops.backends import backend_of_dtype_or_device, backend_of_type, is_array, is_canonical_dtype
+from linops.backends.base import human_bytes
 from linops.dispatch import dispatch
+
+_FLOAT_DTYPES = ("float32", "float64", "complex64", "complex128")  # the dtypes an operator may have
+_NUMERIC_KINDS = "biufc"  # numpy dtype kinds an operand may have: bool, int, uint, float, complex
+_PORTABLE_DEVICE = "_portable_device"  # the pickled form of ``_device`` (see LinearOperator.__getstate__)
 
 
 def _shape_error(op, x, side: str) -> ValueError:
@@ -34,11 +41,61 @@ def _shape_error(op, x, side: str) -> ValueError:
                       f"valid x shapes are {valid}")
 
 
+_CHECKED_FROM_BYTES = 2**28  # below 256 MiB a dense matrix is never worth asking the system about
+
+
+def check_dense_fits(op) -> None:
+    """Raise a MemoryError naming ``op``, its dense size and the free memory where ``op.to_dense()``
+    would allocate more than the memory available on its device (an operator that already holds
+    an m×n array, like ``Dense``, allocates nothing new and passes)."""
+    m, n = op.shape
+    need = float(m) * n * int(getattr(op.dtype, "itemsize", 8))
+    if need < _CHECKED_FROM_BYTES or any(not isinstance(v, LinearOperator) and math.prod(v.shape) >= m * n
+                                         for v in _array_like_attributes(op)):
+        return
+    free = op.bk.available_memory(op.device)
+    if need > free:
+        raise MemoryError(f"{op!r}.to_dense(): the dense {m}×{n} matrix needs {human_bytes(need)} but "
+                          f"{human_bytes(free)} are free on {op.device}; apply it matrix-free (A @ X), form "
+                          f"a block (A[i:j].to_dense()), or call lo functions, which keep the structure")
+
+
+def array_self_adjoint_defect(bk, M, block_elements: int = 2**24):
+    """``(max|M − Mᴴ|, max|M|)`` of a square array or a stack of them (shape (..., n, n)), as 0-d
+    arrays (NaN where M has NaN or inf entries); a 2-D M is compared in blocks of rows so the extra
+    memory stays O(``block_elements``)."""
+    xp = bk.xp
+    if M.ndim != 2:
+        return xp.max(xp.abs(M - xp.conj(M).mT)), xp.max(xp.abs(M))
+    rows = max(1, block_elements // M.shape[0])
+    gaps = [xp.max(xp.abs(M[i:i + rows] - xp.conj(M[:, i:i + rows]).mT)) for i in range(0, M.shape[0], rows)]
+    return xp.max(xp.stack(gaps)), xp.max(xp.abs(M))
+
+
+def real_entries_defect(bk, d):
+    """``(max|d − conj d|, max|d|)`` as 0-d arrays: the self-adjoint defect of an operator whose
+    entries ``d`` must be real for it to be self-adjoint (a diagonal, the scalar of c·I)."""
+    xp = bk.xp
+    scale = xp.max(xp.abs(d))
+    return (2 * xp.max(xp.abs(xp.imag(d))) if bk.is_complex(d.dtype) else xp.zeros_like(scale)), scale
+
+
+def _refusing_what_cannot_fit(to_dense):
+    @functools.wraps(to_dense)
+    def checked(self):
+        check_dense_fits(self)
+        return to_dense(self)
+
+    return checked
+
+
 class LinearOperator:
     """A linear map from n-vectors to m-vectors, given by how it multiplies blocks of vectors.
 
     Args:
-        dtype: the element type: a numpy dtype, a torch dtype, ``jnp.float32``, ``float``, ...
+        dtype: the element type: a numpy dtype, a torch dtype, ``jnp.float32``, ``float``, ...;
+            float32, float64, complex64 or complex128 (integer types are promoted on use, as the
+            framework promotes them; float16 and bfloat16 raise a TypeError).
         shape: ``(m, n)``.
         matmat: optional function ``X (n, k) -> A X (m, k)``, for matrix-free operators.
         rmatmat: optional function ``X (k, m) -> X A (k, n)``; derived by autodiff (JAX, torch)
@@ -47,6 +104,9 @@ class LinearOperator:
             from the dtype's type (torch dtypes mean torch, ``jnp`` types mean jax).
         device: where results live; inferred from the held arrays when omitted.
         annotations: annotations (``lo.PSD``, ...) that hold for this operator.
+
+    Operators pickle, cloudpickle and deepcopy on every backend (the backend travels by name, a
+    jax device as its platform and id); a ``matmat`` that is a lambda needs cloudpickle.
 
     Example:
         >>> import numpy as np, linops as lo
@@ -60,6 +120,7 @@ class LinearOperator:
 
     def __init__(self, dtype, shape, matmat=None, rmatmat=None, *, backend=None, device=None,
                  annotations=frozenset()):
+        _pytree.ensure_registered()
         shape = tuple(shape)
         if len(shape) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in shape):
             raise ValueError(f"{type(self).__name__}: shape must be a pair of non-negative ints, got {shape!r}")
@@ -71,9 +132,12 @@ class LinearOperator:
         if device is not None:
             self._device = device
         self.dtype = self._canonical_dtype(dtype)
-        if not self.bk.xp.isdtype(self.dtype, "numeric"):
-            raise TypeError(f"{type(self).__name__}: unsupported dtype {self.dtype}; valid dtypes are float32, "
-                            f"float64, complex64, complex128 (integer types are promoted on use)")
+        name = _dtype_name(self.dtype)
+        if name not in _FLOAT_DTYPES and not name.startswith(("int", "uint")):
+            # float16 and bfloat16 would fail inside the frameworks' linear algebra (or lose all accuracy)
+            raise TypeError(f"{type(self).__name__}: unsupported dtype {self.dtype}; valid dtypes are "
+                            f"{', '.join(_FLOAT_DTYPES)} (integer types are promoted on use); convert the "
+                            f"arrays first, e.g. x.astype(float32)")
         self.annotations = frozenset(annotations)
         if matmat is not None:
             self._matmat_fn = matmat
@@ -90,7 +154,43 @@ class LinearOperator:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "to_dense" in cls.__dict__:  # every to_dense refuses a matrix that cannot fit, the same way
+            cls.to_dense = _refusing_what_cannot_fit(cls.__dict__["to_dense"])
         _pytree.register_if_jax_in_use(cls)
+
+    # --- pickle, cloudpickle, deepcopy ----------------------------------------------------------------
+    def __getstate__(self):
+        """The attributes, with the device in a portable form (a jax device does not pickle; the
+        backend pickles by name, so the copy is an operator of the same backend object)."""
+        state = dict(self.__dict__)
+        if "_device" in state:
+            state[_PORTABLE_DEVICE] = self.bk.portable_device(state.pop("_device"))
+        return state
+
+    def __copy__(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo):
+        state = self.__getstate__()
+        for value in state.values():  # arrays the framework cannot deep-copy itself (torch sparse CSR)
+            for x in value if isinstance(value, (list, tuple)) else (value,):
+                if is_array(x) and id(x) not in memo:
+                    memo[id(x)] = backend_of_type(type(x)).deepcopy_array(x, memo)
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(state, memo))
+        return new
+
+    def __setstate__(self, state):
+        state = dict(state)
+        portable = state.pop(_PORTABLE_DEVICE, None)
+        self.__dict__.update(state)
+        if portable is not None:
+            device = self.bk.device_from_portable(portable)
+            if device is not None:
+                self.__dict__["_device"] = device
 
     # --- backend and device --------------------------------------------------------------------
     @property
@@ -130,13 +230,13 @@ class LinearOperator:
         fn = self.__dict__.get("_matmat_fn")
         if fn is None:
             raise NotImplementedError(f"{type(self).__name__} defines no _matmat")
-        return fn(X)
+        return _checked_result(self, "matmat", fn(X), (self.shape[0], X.shape[1]))
 
     def _rmatmat(self, X):
         """``X @ A`` for X of shape (k, m). Defaults to an autodiff transposition of ``_matmat``."""
         fn = self.__dict__.get("_rmatmat_fn")
         if fn is not None:
-            return fn(X)
+            return _checked_result(self, "rmatmat", fn(X), (X.shape[0], self.shape[1]))
         return self.bk.transpose_matmat(self._matmat, X, self.shape[1])
 
     def _promote(self, x):
@@ -155,6 +255,10 @@ class LinearOperator:
         if bk is not self.bk:
             raise TypeError(f"mixed backends: {self!r} is a {self.backend} operator but x is a "
                             f"{bk.name} array ({type(x).__qualname__}); convert one of them")
+        if isinstance(x.dtype, np.dtype) and x.dtype.kind not in _NUMERIC_KINDS:  # strings, objects, dates
+            raise TypeError(f"{self!r}: the operand x has unsupported dtype {x.dtype}; valid dtypes are "
+                            f"{', '.join(_FLOAT_DTYPES)} (integer and bool types are promoted); convert x "
+                            f"first, e.g. x.astype(float64)")
         size = self.shape[1] if side == "right" else self.shape[0]
         if x.ndim not in (1, 2) or x.shape[-1 if side == "left" else 0] != size:
             raise _shape_error(self, x, side)
@@ -180,7 +284,10 @@ class LinearOperator:
         return self._rmatmat(x)
 
     def to_dense(self):
-        """The operator as a dense 2-D array of its backend (O(m n) memory)."""
+        """The operator as a dense 2-D array of its backend (O(m n) memory). A matrix larger than the
+        memory available on the device raises a MemoryError naming the size (every subclass's
+        ``to_dense`` checks this first)."""
+        check_dense_fits(self)
         structured = self.__dict__.get("_dense_from")
         if structured is not None:
             return structured.to_dense()
@@ -228,11 +335,13 @@ class LinearOperator:
         array where an int is given."""
         if not isinstance(key, tuple) or len(key) != 2:
             raise IndexError(f"index {self!r} with two indices, A[rows, cols]; got {key!r}")
-        rows, squeeze_rows = _index(self.bk, key[0], self.shape[0], self.device, 0)
-        cols, squeeze_cols = _index(self.bk, key[1], self.shape[1], self.device, 1)
+        rows, squeeze_rows, rows_ok = _index(self, key[0], 0)
+        cols, squeeze_cols, cols_ok = _index(self, key[1], 1)
         if rows is None and cols is None:
             return self
         out = dispatch.function("sliced")(self, rows, cols)
+        if rows_ok is not None or cols_ok is not None:
+            out = _nan_where_out_of_range(out, rows_ok, cols_ok)
         if not (squeeze_rows or squeeze_cols):
             return out
         dense = out.to_dense()
@@ -250,6 +359,22 @@ class LinearOperator:
         new = copy.copy(self)
         new.annotations = self.annotations.union(annotations)
         return new
+
+    def _self_adjoint_defect(self):
+        """``(max|A − Aᴴ|, max|A|)`` as 0-d arrays, computed from what the operator stores in
+        O(stored entries), for ``lo.SelfAdjoint`` / ``lo.PSD`` to refuse an operator that is visibly
+        not self-adjoint (see :func:`linops.annotations.check_self_adjoint`); None where that is
+        unknown or not cheap (matrix-free and most structured operators: the annotation is then
+        trusted). Structures whose parameters show it override this; a dense operator compares its
+        array with its adjoint.
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> gap, scale = lo.Dense(np.array([[2.0, 1.0], [0.0, 2.0]]))._self_adjoint_defect()
+            >>> float(gap), float(scale)
+            (1.0, 2.0)
+        """
+        return array_self_adjoint_defect(self.bk, self.to_dense()) if self.is_dense else None
 
     # --- cost, for Auto ------------------------------------------------------------------------------
     is_dense = False  # whether to_dense() is free (the operator holds its dense array)
@@ -322,23 +447,93 @@ def _add(A, B):
     return dispatch.function("add")(A, B)
 
 
-def _index(bk, key, n, device, axis):
-    """``(index array or None, squeeze)`` for one axis of ``A[rows, cols]``."""
+def _checked_result(op, name: str, out, expected):
+    """``out``, the result of a user-supplied ``matmat``/``rmatmat``, after a check of its shape (static,
+    so it holds under ``jax.jit`` too): a ValueError naming the operator and both shapes."""
+    got = tuple(getattr(out, "shape", ()))
+    if got != expected:
+        raise ValueError(f"{op!r}: the {name} function returned shape {got}, expected {expected} "
+                         f"(the operator has shape {op.shape})")
+    return out
+
+
+def _index(op, key, axis):
+    """``(index array or None, squeeze, in range)`` for one axis of ``op[rows, cols]``: an int, a
+    slice (any step), a 1-D integer array (negative entries count from the end, repeats allowed)
+    or a boolean mask of the axis' length. Indices out of range raise IndexError where their
+    values are readable; for traced JAX indices (under ``jax.jit``) ``in range`` is the boolean
+    array saying which are (those that are not read index 0), else None."""
+    bk, n, device = op.bk, op.shape[axis], op.device
+    what = ("row", "rows") if axis == 0 else ("column", "columns")
+    if isinstance(key, bool):
+        raise IndexError(f"{op!r}: a bool is not a {what[0]} index; use an int, a slice, an index array or a "
+                         f"boolean mask of length {n}")
     if isinstance(key, numbers.Integral):
         if not -n <= key < n:
-            raise IndexError(f"index {key} is out of bounds for axis {axis} of size {n}")
-        return bk.asarray([key % n], dtype=bk.xp.int64, device=device), True
+            raise IndexError(f"{op!r}: {what[0]} index {key} is out of bounds for {n} {what[1]} "
+                             f"(valid: {-n} to {n - 1})")
+        return bk.asarray([key % n], dtype=bk.xp.int64, device=device), True, None
     if isinstance(key, slice):
         if key == slice(None):
-            return None, False
-        return bk.asarray(list(range(*key.indices(n))), dtype=bk.xp.int64, device=device), False
-    if isinstance(key, (list, tuple)) or is_array(key):
-        index = bk.asarray(key, device=device)
-        if index.ndim != 1 or bk.is_floating(index.dtype):
-            raise IndexError(f"axis {axis}: index arrays must be 1-D integer arrays, got {tuple(index.shape)} "
-                             f"{index.dtype}")
-        return index, False
-    raise IndexError(f"unsupported index {key!r} for axis {axis}: use an int, a slice or a 1-D integer array")
+            return None, False, None
+        return bk.asarray(list(range(*key.indices(n))), dtype=bk.xp.int64, device=device), False, None
+    if not (isinstance(key, (list, tuple)) or is_array(key)):
+        raise IndexError(f"{op!r}: unsupported {what[0]} index {key!r}: use an int, a slice, a 1-D integer array "
+                         f"or a boolean mask")
+    xp = bk.xp
+    empty = isinstance(key, (list, tuple)) and not key  # [] has no dtype of its own
+    index = bk.asarray(key, dtype=xp.int64 if empty else None, device=device)
+    squeeze = index.ndim == 0
+    if xp.isdtype(index.dtype, "bool") and index.ndim == 1:
+        if index.shape[0] != n:
+            raise IndexError(f"{op!r}: a boolean {what[0]} mask must have length {n}, got {index.shape[0]}")
+        if bk.is_tracer(index):
+            raise IndexError(f"{op!r}: a traced boolean mask has no static size (under jax.jit); "
+                             f"pass integer {what[0]} indices")
+        return xp.nonzero(index)[0], False, None
+    if index.ndim > 1 or not xp.isdtype(index.dtype, "integral"):
+        raise IndexError(f"{op!r}: {what[0]} index arrays must be 1-D integer arrays or boolean masks, got shape "
+                         f"{tuple(index.shape)} {index.dtype}")
+    index = xp.reshape(index, (-1,))
+    if xp.iinfo(index.dtype).max < 2 * n:  # room for index + n
+        index = bk.astype(index, xp.int64)
+    in_range = (index >= -n) & (index < n)
+    index = xp.where(index < 0, index + n, index)
+    if bk.is_tracer(index):
+        return xp.where(in_range, index, 0), squeeze, in_range
+    if index.shape[0] and not bk.to_host_bool(xp.all(in_range)):
+        raise IndexError(f"{op!r}: {what[0]} indices out of bounds for {n} {what[1]} (valid: {-n} to {n - 1})")
+    return index, squeeze, None
+
+
+def _nan_where_out_of_range(op, rows_ok, cols_ok):
+    """``op`` (a block picked with traced indices) with NaN where an index was out of range."""
+    return _OutOfRange(op, rows_ok, cols_ok)
+
+
+class _OutOfRange(LinearOperator):
+    """A block picked with traced indices, NaN in the rows and columns that indices out of range
+    picked (the answer of a failed check under ``jax.jit``): products behave as with that dense
+    matrix, so ``A @ x`` is NaN in those rows and everywhere once such a column is used."""
+
+    def __init__(self, A, rows_ok, cols_ok):
+        self.A, self.rows_ok, self.cols_ok = A, rows_ok, cols_ok
+        super().__init__(A.dtype, A.shape, backend=A.bk, device=A.device)
+
+    def _nan_rows(self, Y, ok):
+        return Y if ok is None else self.bk.xp.where(ok[:, None], Y, float("nan"))
+
+    def _nan_unless_all(self, Y, ok):
+        return Y if ok is None else self.bk.xp.where(self.bk.xp.all(ok), Y, float("nan"))
+
+    def _matmat(self, X):
+        return self._nan_rows(self._nan_unless_all(self.A._matmat(X), self.cols_ok), self.rows_ok)
+
+    def _rmatmat(self, X):
+        return self._nan_rows(self._nan_unless_all(self.A._rmatmat(X), self.rows_ok).mT, self.cols_ok).mT
+
+    def to_dense(self):
+        return self._nan_rows(self._nan_rows(self.A.to_dense(), self.rows_ok).mT, self.cols_ok).mT
 
 
 def _size(x) -> int:

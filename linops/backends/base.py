@@ -8,6 +8,7 @@ and the few questions (is this a tracer? which device?) that differ between fram
 from __future__ import annotations
 
 import contextvars
+import copy
 import dataclasses
 import functools
 import os
@@ -24,6 +25,29 @@ def host_available_memory() -> int:
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def memory_budget(A, alg=None) -> float:
+    """The bytes a rule or algorithm may allocate for the operator ``A``: ``alg.memory_budget``
+    where ``alg`` (an ``lo.Auto``) sets one, else half the memory available on A's device now.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> from linops.backends.base import memory_budget
+        >>> memory_budget(lo.Dense(np.eye(2)), lo.Auto(memory_budget=2**20))
+        1048576
+    """
+    budget = getattr(alg, "memory_budget", None)
+    return budget if budget is not None else 0.5 * A.bk.available_memory(A.device)
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes for a message, e.g. ``"7.28 TiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} TiB"
 
 
 ABSENT = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()  # ``implicit`` called without ``fixed=``
@@ -101,6 +125,39 @@ def without_nesting(fn):
     return run
 
 
+def nan_if_not_finite(errors):
+    """Decorate a backend's dense decomposition ``method(self, M, *args)`` (eigh, eig, svd, ...):
+    where the framework's kernel raises one of ``errors`` (LAPACK's "did not converge") and ``M``
+    holds NaN or inf, return the outputs filled with NaN, as JAX does, so a non-finite input
+    propagates on every backend; other failures propagate. The finiteness check runs on the
+    error path only (no synchronisation otherwise).
+
+    Example:
+        >>> import numpy as np
+        >>> from linops.backends import backend_named
+        >>> w, V = backend_named("numpy").eigh(np.array([[1.0, np.nan], [np.nan, 1.0]]))
+        >>> np.isnan(w).all(), V.shape
+        (np.True_, (2, 2))
+    """
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, M, *args):
+            try:
+                return method(self, M, *args)
+            except errors:
+                xp = self.xp
+                if self.to_host_bool(xp.all(xp.isfinite(M))):
+                    raise
+                shaped = method(self, xp.zeros_like(M), *args)  # the outputs' shapes and dtypes
+                if isinstance(shaped, tuple):
+                    return tuple(xp.full_like(x, float("nan")) for x in shaped)
+                return xp.full_like(shaped, float("nan"))
+
+        return run
+
+    return wrap
+
+
 class Backend:
     """One array framework. Subclasses fill in the framework-specific methods.
 
@@ -113,6 +170,12 @@ class Backend:
     """
 
     name: str = ""
+
+    def __reduce__(self):
+        # one object per framework (``same_backend`` compares by identity): pickle and deepcopy by name
+        from linops.backends import backend_named
+
+        return backend_named, (self.name,)
 
     @property
     def xp(self):
@@ -150,6 +213,28 @@ class Backend:
     def default_device(self):
         raise NotImplementedError
 
+    def portable_device(self, device):
+        """``device`` in a form that pickles (a jax device as its platform and id); ``None`` for a
+        placement that is re-derived on load (a sharding)."""
+        return device
+
+    def device_from_portable(self, portable):
+        """The device that :meth:`portable_device` described, in this process."""
+        return portable
+
+    def scalar_result_type(self, dtype, c):
+        """The dtype of ``c * A`` for an operator of ``dtype``: a Python number is weak (a real one
+        keeps ``dtype``; a complex one makes it complex at the same precision), an array promotes."""
+        if isinstance(c, bool | int | float):
+            return dtype
+        if isinstance(c, complex):
+            return dtype if self.is_complex(dtype) else self.result_type(dtype, self.complex_of(dtype))
+        return self.result_type(dtype, c.dtype)
+
+    def complex_of(self, dtype):
+        """complex64 for float32, complex128 for float64 (complex dtypes are kept)."""
+        return (self.xp.zeros((), dtype=dtype) * 1j).dtype
+
     # --- creation and conversion ---------------------------------------------------------------
     def asarray(self, x, dtype=None, device=None):
         return self.xp.asarray(x, dtype=dtype, device=device)
@@ -169,6 +254,10 @@ class Backend:
     def astype(self, x, dtype):
         return x if x.dtype == dtype else self.xp.astype(x, dtype)
 
+    def deepcopy_array(self, x, memo):
+        """An independent copy of the array ``x`` (``copy.deepcopy``'s, where the framework has one)."""
+        return copy.deepcopy(x, memo)
+
     def to_host_bool(self, x) -> bool:
         """Read a 0-d boolean array on the host (one synchronisation; never inside loops)."""
         return bool(x)
@@ -180,6 +269,11 @@ class Backend:
 
     def set_rows(self, x, index, values):
         """A copy of ``x`` with rows ``index`` set to ``values`` (functional on every backend)."""
+        raise NotImplementedError
+
+    def add_rows(self, x, index, values):
+        """A copy of ``x`` with ``values`` added to rows ``index``; a repeated index accumulates
+        (``x[index[k]] += values[k]`` for every k, functional on every backend)."""
         raise NotImplementedError
 
     def write_row(self, x, i, value):

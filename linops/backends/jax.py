@@ -46,6 +46,21 @@ class JaxBackend(Backend):
     def default_device(self):
         return None
 
+    def portable_device(self, device):
+        if isinstance(device, jax.Device):
+            return device.platform, device.id
+        return None  # a sharding, or no placement: re-derived from the arrays on load
+
+    def device_from_portable(self, portable):
+        if portable is None:
+            return None
+        platform, index = portable
+        try:
+            devices = jax.devices(platform)
+        except RuntimeError:  # pickled where that platform exists, loaded where it does not
+            return None
+        return next((d for d in devices if d.id == index), None)
+
     def asarray(self, x, dtype=None, device=None):
         if isinstance(x, jax.core.Tracer):  # a traced value is where the trace puts it (vmap refuses a device)
             device = None
@@ -68,6 +83,9 @@ class JaxBackend(Backend):
 
     def set_rows(self, x, index, values):
         return x.at[index].set(values)
+
+    def add_rows(self, x, index, values):
+        return x.at[index].add(values)
 
     def write_row(self, x, i, value):
         return x.at[i].set(value)

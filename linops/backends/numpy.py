@@ -8,7 +8,7 @@ import array_api_compat.numpy as xp_numpy
 import numpy as np
 import scipy.linalg
 
-from linops.backends.base import Backend
+from linops.backends.base import Backend, nan_if_not_finite
 
 
 class NumpyBackend(Backend):
@@ -67,6 +67,11 @@ class NumpyBackend(Backend):
         out[index] = values
         return out
 
+    def add_rows(self, x, index, values):
+        out = x.copy()
+        np.add.at(out, index, values)
+        return out
+
     def write_row(self, x, i, value):
         x[i] = value
         return x
@@ -94,16 +99,24 @@ class NumpyBackend(Backend):
             return np.full(B.shape, np.nan, dtype=np.result_type(M, B)), np.True_
 
     def solve_toeplitz(self, c, r, B):
-        return scipy.linalg.solve_toeplitz((c, r), B, check_finite=False)
+        X = scipy.linalg.solve_toeplitz((c, r), B, check_finite=False)  # SciPy computes in double
+        return X.astype(np.result_type(c.dtype, r.dtype, B.dtype), copy=False)
 
+    @nan_if_not_finite(np.linalg.LinAlgError)
     def eigh(self, M):
         return np.linalg.eigh(M)
 
+    @nan_if_not_finite(np.linalg.LinAlgError)
+    def eigvalsh(self, M):
+        return np.linalg.eigvalsh(M)
+
+    @nan_if_not_finite(np.linalg.LinAlgError)
     def eig(self, M):
         vals, vecs = np.linalg.eig(M)  # complex like torch and jax, even where NumPy found a real spectrum
         cdtype = np.result_type(vals.dtype, np.complex64)
         return vals.astype(cdtype), vecs.astype(cdtype)
 
+    @nan_if_not_finite(np.linalg.LinAlgError)
     def svd(self, M):
         return np.linalg.svd(M, full_matrices=False)
 

@@ -8,10 +8,22 @@ import array_api_compat.torch as xp_torch
 import torch
 
 from linops.backends import spectral_torch
-from linops.backends.base import ABSENT, Backend, compute_plainly, inside_implicit, reaches, without_nesting
+from linops.backends.base import (
+    ABSENT,
+    Backend,
+    compute_plainly,
+    inside_implicit,
+    nan_if_not_finite,
+    reaches,
+    without_nesting,
+)
 
 _DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "complex64": torch.complex64,
                 "complex128": torch.complex128, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+# torch.linalg.LinAlgError ("failed to converge") and eig's "input tensor should not contain infs or NaNs"
+_DECOMPOSITION_FAILURE = RuntimeError
 
 
 class TorchBackend(Backend):
@@ -75,8 +87,16 @@ class TorchBackend(Backend):
     def astype(self, x, dtype):
         return x if x.dtype == dtype else x.to(dtype)
 
+    def deepcopy_array(self, x, memo):
+        if x.layout == torch.strided:
+            return super().deepcopy_array(x, memo)
+        return x.clone()  # torch has no deepcopy for sparse CSR tensors
+
     def set_rows(self, x, index, values):
         return x.index_put((index,), values)
+
+    def add_rows(self, x, index, values):
+        return x.index_add(0, index, values)
 
     def write_row(self, x, i, value):
         if torch.is_grad_enabled() and (x.requires_grad or value.requires_grad):
@@ -85,29 +105,33 @@ class TorchBackend(Backend):
         return x
 
     def cholesky(self, M):
-        L, info = torch.linalg.cholesky_ex(M)
+        L, info = torch.linalg.cholesky_ex(_floating(M))
         return L, info != 0
 
     def solve_triangular(self, T, B, lower, unit_diagonal=False):
+        T, B = _promoted(T, B)
         return torch.linalg.solve_triangular(T, B, upper=not lower, unitriangular=unit_diagonal)
 
     def lu(self, M):
-        P, L, U = torch.linalg.lu(M)
+        P, L, U = torch.linalg.lu(_floating(M))
         # M = P L U, so M[perm] = L U with perm[i] the row of P's column i that holds the one.
         return torch.argmax(P.abs(), dim=0), L, U
 
     def solve(self, M, B):
-        X, info = torch.linalg.solve_ex(M, B)
+        X, info = torch.linalg.solve_ex(*_promoted(M, B))
         return X, info != 0
 
+    @nan_if_not_finite(_DECOMPOSITION_FAILURE)
     def eigh(self, M):
-        return spectral_torch.eigh(M)
+        return spectral_torch.eigh(_floating(M))
 
+    @nan_if_not_finite(_DECOMPOSITION_FAILURE)
     def eigvalsh(self, M):
-        return spectral_torch.eigvalsh(M)
+        return spectral_torch.eigvalsh(_floating(M))
 
+    @nan_if_not_finite(_DECOMPOSITION_FAILURE)
     def eigh_function(self, M, f):
-        return spectral_torch.eigh_function(M, f)
+        return spectral_torch.eigh_function(_floating(M), f)
 
     def kronecker_function(self, Ms, f, add=False):
         return spectral_torch.kronecker_function(Ms, f, add)
@@ -115,20 +139,22 @@ class TorchBackend(Backend):
     def kronecker_function_matmat(self, Ms, ws, Vs, fv, fp, B, add=False):
         return spectral_torch.kronecker_function_matmat(Ms, ws, Vs, fv, fp, B, add)
 
+    @nan_if_not_finite(_DECOMPOSITION_FAILURE)
     def eig(self, M):
-        return torch.linalg.eig(M)
+        return torch.linalg.eig(_floating(M))
 
+    @nan_if_not_finite(_DECOMPOSITION_FAILURE)
     def svd(self, M):
-        return torch.linalg.svd(M, full_matrices=False)
+        return torch.linalg.svd(_floating(M), full_matrices=False)
 
     def slogdet(self, M):
-        return torch.linalg.slogdet(M)
+        return torch.linalg.slogdet(_floating(M))
 
     def pinv(self, M):
-        return torch.linalg.pinv(M)
+        return torch.linalg.pinv(_floating(M))
 
     def expm(self, M):
-        return torch.linalg.matrix_exp(M)
+        return torch.linalg.matrix_exp(_floating(M))
 
     def transpose_matmat(self, matmat, X, n):
         zeros = torch.zeros(n, X.shape[0], dtype=X.dtype, device=X.device)
@@ -240,6 +266,23 @@ class TorchBackend(Backend):
 
 
 BACKEND = TorchBackend()
+
+
+def _floating(M):
+    """M with an integer (or boolean) dtype as the default float, as NumPy's and JAX's linear
+    algebra promote it; torch's refuses it."""
+    if M.dtype.is_floating_point or M.dtype.is_complex:
+        return M
+    return M.to(torch.get_default_dtype())
+
+
+def _promoted(M, B):
+    """M and B as floats of their common dtype: torch's solvers do not promote (NumPy's and JAX's do)."""
+    M, B = _floating(M), _floating(B)
+    if M.dtype == B.dtype:
+        return M, B
+    dtype = torch.promote_types(M.dtype, B.dtype)
+    return M.to(dtype), B.to(dtype)
 
 
 def _may_need_grad(A) -> bool:

@@ -50,6 +50,7 @@ from linops.algorithms import (
 from linops.algorithms.base import Cost, _human_bytes
 from linops.algorithms.svd import DenseSVD
 from linops.annotations import PSD, SelfAdjoint
+from linops.backends.base import memory_budget
 
 _ALWAYS_AFFORDABLE = 2**26  # 64 MiB: a dense matrix this small never needs a memory query
 
@@ -74,7 +75,7 @@ def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -
     dense_cost = dense.cost(kernel, A) if dense is not None else _dense_only_cost(A)
     if dense_cost.bytes <= _ALWAYS_AFFORDABLE:
         return dense, f"small: dense ({dense_cost})"
-    budget = auto.memory_budget if auto.memory_budget is not None else 0.5 * A.bk.available_memory(A.device)
+    budget = memory_budget(A, auto)
     fits = dense_cost.bytes <= budget
     if krylov is not None:
         krylov_cost = krylov.cost(kernel, A)

@@ -3,6 +3,7 @@ one, a lazy product with c·I, is in :mod:`linops.operators.product`)."""
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -12,9 +13,11 @@ from linops.annotations import PSD, Unitary
 from linops.backends import backend_of_dtype_or_device, backend_of_type
 from linops.dispatch import dispatch, recording
 from linops.errors import NotPSDError, SingularMatrixError
-from linops.operator import LinearOperator
+from linops.operator import LinearOperator, real_entries_defect
 from linops.operators._elementwise import phase, reciprocal_or_zero
 from linops.operators._spectral import checked_values
+from linops.operators.dense import Dense
+from linops.operators.sliced import Sliced, small_block
 
 
 def _square_shape(shape, name):
@@ -27,11 +30,17 @@ def _square_shape(shape, name):
 class ScalarMul(LinearOperator):
     """c·I of the given shape; ``c`` a Python number or a 0-d array (a leaf for autodiff).
 
+    The dtype is ``dtype`` promoted with c's: a complex c makes a real dtype complex (so ``c * A``
+    is complex and its ``.H`` conjugates c); a Python float keeps the precision (2.0 · float32 is
+    float32); a 0-d array promotes as the framework does.
+
     Example:
         >>> import numpy as np, linops as lo
         >>> C = lo.ScalarMul(2.0, (3, 3), np.float64)
         >>> float(lo.logdet(C)) == 3 * float(np.log(2.0))
         True
+        >>> lo.ScalarMul(1j, 2, np.float32).dtype
+        dtype('complex64')
     """
 
     def __init__(self, c, shape, dtype=None, device=None, annotations=frozenset(), *, backend=None):
@@ -47,6 +56,9 @@ class ScalarMul(LinearOperator):
         backend = array_backend or backend or backend_of_dtype_or_device(dtype, device)
         self.c = c
         super().__init__(dtype, shape, backend=backend, device=device, annotations=annotations)
+        # c·I holds c: a complex c makes a real dtype complex (and .H conjugates it); a Python
+        # number keeps the precision (2.0 * float32 stays float32)
+        self.dtype = self.bk.scalar_result_type(self.dtype, c)
 
     def _matmat(self, X):
         return self.c * X
@@ -59,12 +71,10 @@ class ScalarMul(LinearOperator):
 
     def scalar(self):
         """c as a 0-d array of the operator's backend and dtype."""
-        return self.bk.asarray(self.c, dtype=self.bk.result_type(self.dtype, _dtype_of(self.c, self.bk)),
-                               device=self.device)
+        return self.bk.asarray(self.c, dtype=self.dtype, device=self.device)
 
-
-def _dtype_of(c, bk):
-    return c.dtype if backend_of_type(type(c)) is not None else bk.asarray(c).dtype
+    def _self_adjoint_defect(self):
+        return real_entries_defect(self.bk, self.scalar())  # c·I is self-adjoint where c is real
 
 
 class Identity(ScalarMul):
@@ -99,6 +109,16 @@ def I_like(A) -> Identity:
     return Identity(A.shape, A.dtype, device=A.device, backend=A.bk)
 
 
+@dispatch(name="sliced")
+def sliced_scalar(A: ScalarMul, rows: object, cols: object):
+    """A small block (an entry) of c·I: c where row and column index agree, else 0.
+
+    No product with an n-vector; larger blocks are the lazy Sliced."""
+    if not small_block(A, rows, cols):
+        return Sliced(A, rows, cols)
+    return Dense(A.bk.astype((rows[:, None] == cols[None, :]) * A.scalar(), A.dtype))
+
+
 @dispatch(name="scale")
 def scale_scalar(A: ScalarMul, c: object):
     """(c·d)·I folds."""
@@ -115,11 +135,24 @@ def _scaled_annotations(A, c):
 
 
 def not_positive(bk, x):
-    """Elementwise: x is not a positive real number."""
+    """Elementwise: ``x`` is not a positive real number, ``Re x ≤ 0`` or ``|Im x| > 100·ε·max|x|``
+    (an imaginary part within rounding of the largest entry is noise, e.g. from a complex product);
+    NaN is not positive.
+
+    Example:
+        >>> import numpy as np
+        >>> from linops.backends import backend_named
+        >>> not_positive(backend_named("numpy"), np.array([2.0, 1 + 1e-17j, 1 + 0.1j, -1.0])).tolist()
+        [False, False, True, True]
+    """
     xp = bk.xp
-    if bk.is_complex(x.dtype):
-        return xp.any((xp.real(x) <= 0) | (xp.imag(x) != 0))
-    return xp.any(x <= 0)
+    if not bk.is_complex(x.dtype):
+        return ~(x > 0)
+    bad = ~(xp.real(x) > 0)
+    if math.prod(x.shape):
+        eps = 2.0**-23 if bk.real_dtype(x.dtype) == bk.canonical_dtype("float32") else 2.0**-52
+        bad = bad | ~(xp.abs(xp.imag(x)) <= 100 * eps * xp.max(xp.abs(x)))
+    return bad
 
 
 def _known_true(A, flag) -> bool:
@@ -217,7 +250,7 @@ def cholesky_scalar(A: ScalarMul, alg: Algorithm):
     """√c·I; c > 0 required."""
     xp = A.bk.xp
     c = A.scalar()
-    if _known_true(A, not_positive(A.bk, c)):
+    if _known_true(A, xp.any(not_positive(A.bk, c))):
         raise NotPSDError(f"Cholesky of {A!r}: c must be positive")
     return ScalarMul(xp.sqrt(c), A.shape, A.dtype, device=A.device, annotations=PSD.closure)
 
