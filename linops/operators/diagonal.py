@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from linops.algorithms import Algorithm
-from linops.annotations import PSD
+from linops.annotations import PSD, SelfAdjoint
 from linops.backends import backend_of_type
 from linops.dispatch import dispatch, recording
 from linops.errors import NotPSDError, SingularMatrixError
-from linops.operator import LinearOperator
+from linops.operator import LinearOperator, real_entries_defect
 from linops.operators._elementwise import phase, reciprocal_or_zero
 from linops.operators._spectral import checked_values
+from linops.operators.dense import Dense
+from linops.operators.sliced import Sliced, small_block
 
 
 class Diagonal(LinearOperator):
-    """diag(d) for a 1-D array d.
+    """diag(d) for a 1-D array d; a real one is SelfAdjoint by construction.
 
     Example:
         >>> import numpy as np, linops as lo
@@ -29,6 +31,8 @@ class Diagonal(LinearOperator):
             raise TypeError(f"Diagonal expects a 1-D numpy, jax or torch array, got {what}")
         self.d = d
         n = d.shape[0]
+        if not bk.is_complex(d.dtype):
+            annotations = frozenset(annotations) | SelfAdjoint.closure
         super().__init__(d.dtype, (n, n), backend=bk, annotations=annotations)
 
     def _matmat(self, X):
@@ -40,6 +44,9 @@ class Diagonal(LinearOperator):
     def to_dense(self):
         return self.bk.xp.diag(self.d)
 
+    def _self_adjoint_defect(self):
+        return real_entries_defect(self.bk, self.d)  # diag(d) is self-adjoint where d is real
+
 
 def _known_true(A, flag) -> bool:
     """Whether the 0-d boolean ``flag`` is readable (not traced, not explaining) and true."""
@@ -50,6 +57,25 @@ def _known_true(A, flag) -> bool:
 def transpose_diagonal(A: Diagonal):
     """A diagonal matrix is its own transpose."""
     return A
+
+
+@dispatch(name="sliced")
+def sliced_diagonal(A: Diagonal, rows: object, cols: object):
+    """A small block (an entry) from d: dᵢ where row and column index agree, else 0.
+
+    Larger blocks are the lazy Sliced."""
+    if not small_block(A, rows, cols):
+        return Sliced(A, rows, cols)
+    d = A.bk.take_rows(A.d, rows)
+    return Dense(A.bk.astype((rows[:, None] == cols[None, :]) * d[:, None], A.dtype))
+
+
+@dispatch(name="scale")
+def scale_diagonal(A: Diagonal, c: object):
+    """c·diag(d) = diag(c d)."""
+    from linops.operators.scalar import _scaled_annotations
+
+    return Diagonal(c * A.d, _scaled_annotations(A, c))
 
 
 def _check_nonsingular(A: Diagonal):
@@ -130,13 +156,23 @@ def apply_unary_diagonal(f: object, A: Diagonal, alg: Algorithm):
 
 @dispatch(name="cholesky")
 def cholesky_diagonal(A: Diagonal, alg: Algorithm):
-    """diag(√d); positive d required."""
-    from linops.operators.scalar import not_positive
+    """diag(√d); positive d required (a complex d's imaginary parts may be rounding noise).
 
-    xp = A.bk.xp
-    if _known_true(A, not_positive(A.bk, A.d)):
-        raise NotPSDError(f"Cholesky of {A!r}: the diagonal has entries ≤ 0")
-    return Diagonal(xp.sqrt(A.d), PSD.closure)
+    Rounding noise is |Im dᵢ| ≤ 100·ε·max|d| (the factor is then √Re d); a NotPSDError names the
+    first entry that is not positive. Under ``jax.jit`` (no check can raise) such entries give NaN."""
+    bk, xp = A.bk, A.bk.xp
+    d = A.d
+    real = xp.real(d) if bk.is_complex(d.dtype) else d
+    bad = real <= 0
+    if bk.is_complex(d.dtype) and d.shape[0]:
+        eps = 2.0**-23 if bk.real_dtype(d.dtype) == bk.canonical_dtype("float32") else 2.0**-52
+        bad = bad | (xp.abs(xp.imag(d)) > 100 * eps * xp.max(xp.abs(d)))
+    if _known_true(A, xp.any(bad)):
+        i = int(xp.argmax(bk.astype(bad, real.dtype)))
+        raise NotPSDError(f"Cholesky of {A!r}: the diagonal must be real and positive, but entry {i} is "
+                          f"{d[i].item()}; use lo.LU for an indefinite diagonal")
+    root = bk.astype(xp.sqrt(xp.where(bad, float("nan"), real)), A.dtype)
+    return Diagonal(root, PSD.closure)
 
 
 @dispatch(name="lu")

@@ -13,6 +13,11 @@ rules: ⊗Aᵢ + c·I (self-adjoint factors) through the factor eigendecompositi
 
 which turns it into the first case.
 
+Nothing of the product's size n is formed where the structure avoids it: entries and small blocks
+come from the factors' entries, ``kron`` of diagonals stays lazy where diag(a ⊗ b) would not fit
+the memory budget ``Auto`` uses, a few extreme eigenvalues (``eigmax``, ``eig(A, k)``) come from
+each factor's extremes, and determinants of ⊗Aᵢ + c I are accumulated by blocks.
+
 Example:
     >>> import numpy as np, linops as lo
     >>> from linops.operators.kronecker import Kronecker
@@ -23,11 +28,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
 from linops.algorithms import Algorithm, Auto, Eigh
+from linops.algorithms import eig as eig_alg
+from linops.algorithms.base import itemsize
 from linops.annotations import PSD, SelfAdjoint, Unitary, common
+from linops.backends.base import memory_budget
 from linops.dispatch import apply_rule, dispatch, heavy, recording
 from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator
@@ -37,7 +46,8 @@ from linops.operators.dense import Dense, lazify
 from linops.operators.diagonal import Diagonal
 from linops.operators.kernel import Kernel
 from linops.operators.product import Product
-from linops.operators.scalar import Identity, ScalarMul
+from linops.operators.scalar import Identity, ScalarMul, not_positive
+from linops.operators.sliced import Sliced, small_block
 
 
 class Kronecker(LinearOperator):
@@ -105,6 +115,20 @@ class Kronecker(LinearOperator):
                              (out.shape[0] * M.shape[0], out.shape[1] * M.shape[1]))
         return self.bk.astype(out, self.dtype)
 
+    def _self_adjoint_defect(self):
+        """From the factors' defects (gᵢ, sᵢ): max|⊗A| = ∏ sᵢ and, as ⊗A − ⊗Aᴴ telescopes into
+        Σᵢ (⊗_{j<i} Aⱼᴴ) ⊗ (Aᵢ − Aᵢᴴ) ⊗ (⊗_{j>i} Aⱼ), max|⊗A − ⊗Aᴴ| ≤ Σᵢ gᵢ ∏_{j≠i} sⱼ, with
+        equality where at most one factor is not self-adjoint (two factors with opposite phases,
+        (iA) ⊗ (iB), are refused although their product is self-adjoint)."""
+        if not square_factors(self):
+            return None
+        defects = [op._self_adjoint_defect() for op in self.ops]
+        if any(d is None for d in defects):
+            return None
+        scales = [s for _, s in defects]
+        gap = sum(g * math.prod(scales[:i] + scales[i + 1:]) for i, (g, _) in enumerate(defects))
+        return gap, math.prod(scales)
+
 
 def kron(*ops) -> LinearOperator:
     """A₁ ⊗ A₂ ⊗ … with simplifications: nested Kroneckers are flattened, and products of
@@ -151,22 +175,41 @@ def _diagonal_vector(A):
     return A.d if isinstance(A, Diagonal) else A.scalar() * A.bk.ones((A.shape[0],), A.dtype, A.device)
 
 
+def _fits(A, length: int, alg=None) -> bool:
+    """Whether ``length`` entries of A's dtype fit the memory budget."""
+    return length * itemsize(A) <= memory_budget(A, alg)
+
+
+def diagonal_outer(A, B, combine, annotations):
+    """diag(a ∘ b) of all combinations of the diagonals of A and B (Diagonal or c·I) where its
+    length fits the memory budget (the one Auto uses), else None."""
+    if not _fits(A, A.shape[0] * B.shape[0]):
+        return None
+    return Diagonal(outer_flat(A.bk.xp, (_diagonal_vector(A), _diagonal_vector(B)), combine), annotations)
+
+
+def _diagonal_kron(A, B):
+    """diag(a ⊗ b) where its length fits the memory budget, else the lazy Kronecker."""
+    out = diagonal_outer(A, B, _multiply, common(A, B) - {Unitary})
+    return Kronecker(A, B) if out is None else out
+
+
 @dispatch(name="kron")
 def kron_diagonals(A: Diagonal, B: Diagonal):
-    """diag(a) ⊗ diag(b) = diag(a ⊗ b)."""
-    return Diagonal(outer_flat(A.bk.xp, (A.d, B.d), _multiply), common(A, B) - {Unitary})
+    """diag(a) ⊗ diag(b) = diag(a ⊗ b) (lazy where that vector would not fit the memory budget)."""
+    return _diagonal_kron(A, B)
 
 
 @dispatch(name="kron")
 def kron_diagonal_scalar(A: Diagonal, B: ScalarMul):
-    """diag(a) ⊗ c·I = diag(a ⊗ c·1)."""
-    return Diagonal(outer_flat(A.bk.xp, (A.d, _diagonal_vector(B)), _multiply), common(A, B) - {Unitary})
+    """diag(a) ⊗ c·I = diag(a ⊗ c·1) (lazy where that vector would not fit the memory budget)."""
+    return _diagonal_kron(A, B)
 
 
 @dispatch(name="kron")
 def kron_scalar_diagonal(A: ScalarMul, B: Diagonal):
-    """c·I ⊗ diag(b) = diag(c·1 ⊗ b)."""
-    return Diagonal(outer_flat(A.bk.xp, (_diagonal_vector(A), B.d), _multiply), common(A, B) - {Unitary})
+    """c·I ⊗ diag(b) = diag(c·1 ⊗ b) (lazy where that vector would not fit the memory budget)."""
+    return _diagonal_kron(A, B)
 
 
 @dispatch(name="kron")
@@ -348,15 +391,96 @@ def spectral_product(Q, vals, annotations=frozenset()):
     return Product(Q, Diagonal(vals), Q.H, annotations=annotations)
 
 
-def kronecker_spectrum(A: Kronecker, alg, deferred: bool):
-    """(all products of factor eigenvalues, ⊗ factor eigenvectors)."""
-    pairs = [factor_eig(op, alg, deferred) for op in A.ops]
-    vals = outer_flat(A.bk.xp, [v for v, _ in pairs], _multiply)
+def kronecker_spectrum(A, alg, deferred: bool, shift=None, add: bool = False):
+    """(products of factor eigenvalues, ⊗ factor eigenvectors) of a Kronecker product (with
+    ``add``: sums, of a Kronecker sum): all of them, or, where ``alg`` asks for only ``k``
+    eigenpairs (``eigmax``, ``eig(A, k)``), those of each factor's candidates
+    (:func:`_candidates`), a set that holds the k asked for (of A + c I for a ``shift`` c), so
+    that the n combinations are never all formed."""
+    mode, factor_alg = _selection(A, alg, shift, add)
+    pairs = [factor_eig(op, factor_alg, deferred) for op in A.ops]
+    if mode == "signed":
+        mode = _signed_mode(A, [vals for vals, _ in pairs], shift, add)
+    if mode is not None:
+        pairs = [_candidates(A.bk, vals, vecs, alg.k, mode) for vals, vecs in pairs]
+    vals = outer_flat(A.bk.xp, [v for v, _ in pairs], _add if add else _multiply)
     return vals, Kronecker(*(vecs for _, vecs in pairs))
 
 
-def _kronecker_eigvals(A: Kronecker, alg):
-    return outer_flat(A.bk.xp, [factor_eigvals(op, alg) for op in A.ops], _multiply)
+def _selection(A, alg, shift, add: bool):
+    """(candidate mode, the algorithm for the factors) for ``alg``'s request.
+
+    "LM"/"SM" (products, unshifted; also "LA"/"SA" when every factor is PSD): |λ₁ λ₂ ⋯| grows with
+    each |λᵢ|, so the k largest (smallest) products are products of each factor's k largest
+    (smallest) in magnitude. "ends": each factor's k largest and k smallest (by real part): their
+    combinations hold the k largest and k smallest combinations for real spectra (so also the k
+    of largest magnitude of λ + c, c real) and, for sums, the k of largest and smallest real part
+    whatever the spectra. "signed" ("SM" of A + c I, c real, self-adjoint factors): decided
+    from the factors' values by :func:`_signed_mode`. None: every combination."""
+    k, which = getattr(alg, "k", None), getattr(alg, "which", None)
+    if k is None or which is None:
+        return None, alg
+    real_shift = shift is None or not A.bk.is_complex(shift.dtype)
+    every = dataclasses.replace(alg, k=None)
+    if shift is not None and which == "SM" and real_shift and self_adjoint_factors(A):
+        return "signed", every
+    if add:
+        if which in ("LA", "SA") or (which == "LM" and real_shift and self_adjoint_factors(A)):
+            return "ends", every
+        return None, alg
+    if not real_shift:
+        return None, alg
+    if shift is None and all(op.isa(PSD) for op in A.ops):
+        which = {"LA": "LM", "SA": "SM"}.get(which, which)
+    if shift is None and which in ("LM", "SM"):
+        return which, dataclasses.replace(alg, which=which)
+    if self_adjoint_factors(A) and (shift is None or which != "SM"):
+        return "ends", every
+    return None, alg
+
+
+def _signed_mode(A, factor_vals, shift, add: bool):
+    """The candidate mode for the eigenvalues of smallest magnitude of A + c I (real spectra, c
+    real) where every combination λ has the sign of c, so that |λ + c| = |λ| + |c|: "SM" for
+    products, "ends" for sums; None (every combination) otherwise or where the signs cannot be
+    read (traced values). PSD factors need no reading; a recorded plan (whose values are
+    placeholders) assumes the signs agree, so that explaining never forms every combination."""
+    bk, xp = A.bk, A.bk.xp
+    if recording():
+        return "ends" if add else "SM"
+    signs = []
+    for op, vals in zip(A.ops, factor_vals, strict=True):
+        if op.isa(PSD):
+            signs.append(1)
+        elif not _eager(A, vals):
+            return None
+        else:
+            real = xp.real(vals)
+            signs.append(1 if bk.to_host_bool(xp.all(real >= 0)) else -1 if bk.to_host_bool(xp.all(real <= 0)) else 0)
+    if not _eager(A, shift):
+        return None
+    c = float(xp.real(shift))
+    if add:
+        same = (all(s == 1 for s in signs) and c >= 0) or (all(s == -1 for s in signs) and c <= 0)
+        return "ends" if same else None
+    sign = math.prod(signs)
+    return "SM" if sign != 0 and sign * c >= 0 else None
+
+
+def _candidates(bk, vals, vecs, k: int, mode: str):
+    """One factor's eigenpairs restricted to its candidates for ``mode`` (see :func:`_selection`)."""
+    xp = bk.xp
+    n = vals.shape[0]
+    if mode == "ends":
+        if 2 * k >= n:
+            return vals, vecs
+        order = xp.argsort(xp.real(vals), stable=True)
+        index = xp.concat([order[:k], order[n - k:]])
+    elif k >= n:
+        return vals, vecs
+    else:
+        index = bk.argsmallest(-xp.abs(vals) if mode == "LM" else xp.abs(vals), k)
+    return xp.take(vals, index, axis=0), Sliced(vecs, None, index)
 
 
 # --- rules --------------------------------------------------------------------------------------------------------
@@ -365,6 +489,29 @@ def _kronecker_eigvals(A: Kronecker, alg):
 def transpose_kronecker(A: Kronecker):
     """(⊗Aᵢ)ᵀ = ⊗Aᵢᵀ."""
     return Kronecker(*(op.T for op in A.ops))
+
+
+def factor_indices(index, sizes):
+    """The factor indices (i₁, i₂, …) of the row-major product index ``index`` for factor sizes."""
+    out, stride = [], math.prod(sizes)
+    for size in sizes:
+        stride //= size
+        out.append((index // stride) % size)
+    return out
+
+
+@dispatch(name="sliced")
+def sliced_kronecker(A: Kronecker, rows: object, cols: object):
+    """A small block (an entry) from the factors' entries: (⊗Aₖ)[(i₁, …), (j₁, …)] = Π Aₖ[iₖ, jₖ].
+
+    Larger blocks are the lazy Sliced."""
+    if not small_block(A, rows, cols):
+        return Sliced(A, rows, cols)
+    row_parts = factor_indices(rows, [op.shape[0] for op in A.ops])
+    col_parts = factor_indices(cols, [op.shape[1] for op in A.ops])
+    sliced = dispatch.function("sliced")
+    blocks = [sliced(op, r, c).to_dense() for op, r, c in zip(A.ops, row_parts, col_parts, strict=True)]
+    return Dense(A.bk.astype(math.prod(blocks[1:], start=blocks[0]), A.dtype))
 
 
 @dispatch(name="dot")
@@ -464,9 +611,7 @@ def _factorwise(name, A: Kronecker, alg, *args):
     """f(⊗Aᵢ) = ⊗f(Aᵢ) for PSD factors; else f through the eigendecomposition."""
     if psd_factors(A):
         return Kronecker(*(apply_rule(name, op, *args, alg) for op in A.ops))
-    xp = A.bk.xp
-    fns = {"sqrt": xp.sqrt, "isqrt": lambda v: 1 / xp.sqrt(v), "pow": lambda v: v**args[0]}
-    return apply_rule("apply_unary", fns[name], A, alg)
+    return apply_rule("apply_unary", eig_alg.named_function(A.bk.xp, name, *args), A, alg)
 
 
 @dispatch(name="sqrt")
@@ -510,12 +655,50 @@ def inv_kronecker_plus_scalar(A: Kronecker, B: ScalarMul, alg: Algorithm):
     return spectral_product(Q, 1 / shifted, _shift_annotations(A, B, shifted))
 
 
+_REDUCTION_BLOCK = 2**24
+
+
+def combined_values_slogdet(A, factor_vals, shift, alg, add: bool = False):
+    """(sign, log|det|) of diag(λ + shift) over all products (``add``: sums) λ of one value from
+    each of ``factor_vals``: at once where they fit the memory budget, else in blocks of the first
+    factor's values (each block a slice of the flat combination), so that the n combinations are
+    never all held; a recorded plan runs no block."""
+    bk, xp = A.bk, A.bk.xp
+    combine = _add if add else _multiply
+    n = math.prod(v.shape[0] for v in factor_vals)
+    # a block holds a few temporaries (combinations, shifted, logs) of its length; past
+    # _REDUCTION_BLOCK entries larger blocks only cost memory
+    block = max(1, min(_REDUCTION_BLOCK, int(memory_budget(A, alg) // (4 * itemsize(A)))))
+    if n <= block:
+        return values_slogdet(bk, outer_flat(xp, factor_vals, combine) + shift, alg)
+    first, rest = factor_vals[0], outer_flat(xp, factor_vals[1:], combine)
+    rows = max(1, block // rest.shape[0])
+    starts = range(0, first.shape[0], rows)
+
+    def compute():
+        sign, logabs = None, None
+        for start in starts:
+            part = xp.reshape(combine(first[start:start + rows, None], rest[None, :]), (-1,)) + shift
+            s, la = values_slogdet(bk, part, alg)
+            sign, logabs = (s, la) if sign is None else (sign * s, logabs + la)
+        return sign, logabs
+
+    def placeholder():
+        real = bk.real_dtype(A.dtype)
+        return bk.ones((), A.dtype, A.device), bk.zeros((), real, A.device)
+
+    return heavy(f"log|λ + c| over {n} eigenvalue {'sums' if add else 'products'} in {len(starts)} blocks",
+                 20.0 * n, compute, placeholder)
+
+
 @dispatch(name="slogdet_of_sum")
 def slogdet_kronecker_plus_scalar(A: Kronecker, B: ScalarMul, alg: Algorithm):
-    """det(⊗Aᵢ + c I) = Π (λ + c) over the products λ of factor eigenvalues (self-adjoint factors)."""
+    """det(⊗Aᵢ + c I) = Π (λ + c) over the products λ of factor eigenvalues (self-adjoint factors).
+
+    The products are accumulated by blocks where they would not all fit the memory budget."""
     if not self_adjoint_factors(A):
         return None
-    return values_slogdet(A.bk, _kronecker_eigvals(A, alg) + B.scalar(), alg)
+    return combined_values_slogdet(A, [factor_eigvals(op, alg) for op in A.ops], B.scalar(), alg)
 
 
 @dispatch(name="eig_of_sum")
@@ -523,8 +706,9 @@ def eig_kronecker_plus_scalar(A: Kronecker, B: ScalarMul, alg: Algorithm):
     """Eigenpairs of ⊗Aᵢ + c I: (Λ + c, ⊗Qᵢ) (self-adjoint factors)."""
     if not self_adjoint_factors(A):
         return None
-    vals, Q = kronecker_spectrum(A, alg, deferred=True)
-    return vals + B.scalar(), Q
+    shift = B.scalar()
+    vals, Q = kronecker_spectrum(A, alg, deferred=True, shift=shift)
+    return vals + shift, Q
 
 
 def _diagonal_factors(A: Kronecker, B: Kronecker):
@@ -539,9 +723,7 @@ def _diagonal_factors(A: Kronecker, B: Kronecker):
     ds = [_diagonal_vector(op) for op in B.ops]
     xp = A.bk.xp
     if all(_eager(B, d) for d in ds):
-        if not all(A.bk.to_host_bool(xp.all(xp.real(d) > 0)) for d in ds):
-            return None
-        if any(A.bk.is_complex(d.dtype) and A.bk.to_host_bool(xp.any(xp.imag(d) != 0)) for d in ds):
+        if any(A.bk.to_host_bool(xp.any(not_positive(A.bk, d))) for d in ds):
             return None
     elif not recording() and not all(op.isa(PSD) for op in B.ops):
         return None  # traced values: trust only diagonals annotated PSD
@@ -580,7 +762,7 @@ def slogdet_kronecker_plus_diagonal_kronecker(A: Kronecker, B: Kronecker, alg: A
     if ds is None:
         return None
     inner, _ = _congruence(A, ds)
-    sign, logabs = values_slogdet(A.bk, _kronecker_eigvals(inner, alg) + 1, alg)
+    sign, logabs = combined_values_slogdet(inner, [factor_eigvals(op, alg) for op in inner.ops], 1, alg)
     n = A.shape[0]
     xp = A.bk.xp
     log_d = sum((n // d.shape[0]) * xp.sum(xp.log(d)) for d in ds)

@@ -20,17 +20,22 @@ import functools
 import math
 
 from linops.algorithms import Algorithm
+from linops.algorithms import eig as eig_alg
 from linops.annotations import PSD, SelfAdjoint
 from linops.dispatch import apply_rule, dispatch
 from linops.operator import LinearOperator
 from linops.operators._checks import main_diagonal, operators, result_dtype, unary
 from linops.operators._spectral import checked_values
+from linops.operators.dense import Dense
 from linops.operators.diagonal import Diagonal
 from linops.operators.kronecker import (
     Kronecker,
     check_nonsingular,
-    factor_eig,
+    combined_values_slogdet,
+    diagonal_outer,
     factor_eigvals,
+    factor_indices,
+    kronecker_spectrum,
     outer_flat,
     psd_factors,
     real_if_self_adjoint,
@@ -38,9 +43,9 @@ from linops.operators.kronecker import (
     shifted_reciprocal,
     spectral_function,
     spectral_product,
-    values_slogdet,
 )
 from linops.operators.scalar import ScalarMul
+from linops.operators.sliced import Sliced, small_block
 
 
 class KronSum(LinearOperator):
@@ -132,12 +137,14 @@ def _summands(A):
     return A.ops if isinstance(A, KronSum) else (A,)
 
 
-def _diagonal_vector(A):
-    return A.d if isinstance(A, Diagonal) else A.scalar() * A.bk.ones((A.shape[0],), A.dtype, A.device)
-
-
 def _common(A, B):
     return {a for a in (SelfAdjoint, PSD) if A.isa(a) and B.isa(a)}
+
+
+def _diagonal_sum(A, B):
+    """diag(all sums aᵢ + bⱼ) where that vector fits the memory budget, else the lazy KronSum."""
+    out = diagonal_outer(A, B, _add, _common(A, B))
+    return KronSum(A, B) if out is None else out
 
 
 @dispatch(name="kronsum", precedence=-1)
@@ -148,20 +155,20 @@ def kronsum_generic(A: LinearOperator, B: LinearOperator):
 
 @dispatch(name="kronsum")
 def kronsum_diagonals(A: Diagonal, B: Diagonal):
-    """diag(a) ⊕ diag(b) = diag(all sums aᵢ + bⱼ)."""
-    return Diagonal(outer_flat(A.bk.xp, (A.d, B.d), _add), _common(A, B))
+    """diag(a) ⊕ diag(b) = diag(all sums aᵢ + bⱼ) (lazy where that vector would not fit the memory budget)."""
+    return _diagonal_sum(A, B)
 
 
 @dispatch(name="kronsum")
 def kronsum_diagonal_scalar(A: Diagonal, B: ScalarMul):
-    """diag(a) ⊕ c·I = diag(all sums aᵢ + c)."""
-    return Diagonal(outer_flat(A.bk.xp, (A.d, _diagonal_vector(B)), _add), _common(A, B))
+    """diag(a) ⊕ c·I = diag(all sums aᵢ + c) (lazy where that vector would not fit the memory budget)."""
+    return _diagonal_sum(A, B)
 
 
 @dispatch(name="kronsum")
 def kronsum_scalar_diagonal(A: ScalarMul, B: Diagonal):
-    """c·I ⊕ diag(b) = diag(all sums c + bⱼ)."""
-    return Diagonal(outer_flat(A.bk.xp, (_diagonal_vector(A), B.d), _add), _common(A, B))
+    """c·I ⊕ diag(b) = diag(all sums c + bⱼ) (lazy where that vector would not fit the memory budget)."""
+    return _diagonal_sum(A, B)
 
 
 @dispatch(name="kronsum")
@@ -172,15 +179,16 @@ def kronsum_scalars(A: ScalarMul, B: ScalarMul):
                      annotations=_common(A, B), backend=A.bk)
 
 
-def _spectrum(A: KronSum, alg, deferred: bool):
-    """(all sums of factor eigenvalues, ⊗ factor eigenvectors)."""
-    pairs = [factor_eig(op, alg, deferred) for op in A.ops]
-    vals = outer_flat(A.bk.xp, [v for v, _ in pairs], _add)
-    return vals, Kronecker(*(vecs for _, vecs in pairs))
+def _spectrum(A: KronSum, alg, deferred: bool, shift=None):
+    """(sums of factor eigenvalues, ⊗ factor eigenvectors): all, or those holding the k that
+    ``alg`` asks for (see :func:`linops.operators.kronecker.kronecker_spectrum`)."""
+    return kronecker_spectrum(A, alg, deferred, shift=shift, add=True)
 
 
-def _eigvals(A: KronSum, alg):
-    return outer_flat(A.bk.xp, [factor_eigvals(op, alg) for op in A.ops], _add)
+def _slogdet(A: KronSum, alg, shift=0):
+    """(sign, log|det|) of ⊕Aᵢ + shift·I over all sums of factor eigenvalues, by blocks where
+    they would not fit the memory budget."""
+    return combined_values_slogdet(A, [factor_eigvals(op, alg) for op in A.ops], shift, alg, add=True)
 
 
 def _real_sign(bk, dtype, sign):
@@ -188,6 +196,26 @@ def _real_sign(bk, dtype, sign):
     if bk.is_complex(sign.dtype) and not bk.is_complex(dtype):
         return bk.xp.sign(bk.xp.real(sign))
     return sign
+
+
+@dispatch(name="sliced")
+def sliced_kronsum(A: KronSum, rows: object, cols: object):
+    """A small block (an entry) from the factors' entries: Σₖ Aₖ[iₖ, jₖ] Π_{l≠k} δ(iₗ, jₗ).
+
+    Larger blocks are the lazy Sliced."""
+    if not small_block(A, rows, cols):
+        return Sliced(A, rows, cols)
+    sizes = [op.shape[0] for op in A.ops]
+    row_parts, col_parts = factor_indices(rows, sizes), factor_indices(cols, sizes)
+    same = [r[:, None] == c[None, :] for r, c in zip(row_parts, col_parts, strict=True)]
+    sliced = dispatch.function("sliced")
+    out = None
+    for k, (op, r, c) in enumerate(zip(A.ops, row_parts, col_parts, strict=True)):
+        term = sliced(op, r, c).to_dense()
+        for eq in same[:k] + same[k + 1:]:
+            term = term * eq
+        out = term if out is None else out + term
+    return Dense(A.bk.astype(out, A.dtype))
 
 
 @dispatch(name="transpose")
@@ -217,7 +245,7 @@ def inv_kronsum(A: KronSum, alg: Algorithm):
 @dispatch(name="slogdet")
 def slogdet_kronsum(A: KronSum, alg: Algorithm):
     """det ⊕Aᵢ = Π (λᵢ + μⱼ + …) over all sums of factor eigenvalues."""
-    sign, logabs = values_slogdet(A.bk, _eigvals(A, alg), alg)
+    sign, logabs = _slogdet(A, alg)
     return _real_sign(A.bk, A.dtype, sign), logabs
 
 
@@ -258,7 +286,7 @@ def log_kronecker(A: Kronecker, alg: Algorithm):
     """log(⊗Aᵢ) = ⊕ log Aᵢ (a Kronecker sum) for PSD factors; else through the eigendecomposition."""
     if psd_factors(A):
         return KronSum(*(apply_rule("log", op, alg) for op in A.ops))
-    return apply_rule("apply_unary", A.bk.xp.log, A, alg)
+    return apply_rule("apply_unary", eig_alg.named_function(A.bk.xp, "log"), A, alg)
 
 
 # --- pair rules for sums ------------------------------------------------------------------------------------------
@@ -284,12 +312,13 @@ def inv_kronsum_plus_scalar(A: KronSum, B: ScalarMul, alg: Algorithm):
 @dispatch(name="slogdet_of_sum")
 def slogdet_kronsum_plus_scalar(A: KronSum, B: ScalarMul, alg: Algorithm):
     """det(⊕Aᵢ + c I) = Π (λ + c) over the sums λ of factor eigenvalues."""
-    sign, logabs = values_slogdet(A.bk, _eigvals(A, alg) + B.scalar(), alg)
+    sign, logabs = _slogdet(A, alg, B.scalar())
     return _real_sign(A.bk, result_dtype((A, B)), sign), logabs
 
 
 @dispatch(name="eig_of_sum")
 def eig_kronsum_plus_scalar(A: KronSum, B: ScalarMul, alg: Algorithm):
     """Eigenpairs of ⊕Aᵢ + c I: (Λ + c, ⊗Qᵢ)."""
-    vals, Q = _spectrum(A, alg, deferred=True)
-    return real_if_self_adjoint(A, vals) + B.scalar(), Q
+    shift = B.scalar()
+    vals, Q = _spectrum(A, alg, deferred=True, shift=shift)
+    return real_if_self_adjoint(A, vals) + shift, Q

@@ -19,8 +19,10 @@ from linops.annotations import PSD, SelfAdjoint, Unitary
 from linops.dispatch import apply_rule, dispatch
 from linops.operator import LinearOperator, without_structure
 from linops.operators._checks import operators, result_dtype
+from linops.operators.dense import Dense
 from linops.operators.diagonal import Diagonal
 from linops.operators.scalar import ScalarMul
+from linops.operators.sliced import Sliced, small_block
 
 
 class Sum(LinearOperator):
@@ -69,6 +71,22 @@ class Sum(LinearOperator):
 
 def _terms(A):
     return A.ops if isinstance(A, Sum) else (A,)
+
+
+@dispatch(name="sliced")
+def sliced_sum(A: Sum, rows: object, cols: object):
+    """A small block (an entry) of a sum: the sum of the terms' blocks.
+
+    Each block is formed by its term's own structure, so ``(K + σ²I)[i, j]`` takes no product with
+    an n-vector where K has a ``sliced`` rule; larger blocks are the lazy Sliced."""
+    if not small_block(A, rows, cols):
+        return Sliced(A, rows, cols)
+    sliced = dispatch.function("sliced")
+    blocks = [A.bk.astype(sliced(op, rows, cols).to_dense(), A.dtype) for op in A.ops]
+    out = blocks[0]
+    for block in blocks[1:]:
+        out = out + block
+    return Dense(out)
 
 
 @dispatch(name="add", precedence=-1)
