@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from linops.dispatch import dispatch
+from linops.dispatch import can_read, dispatch
 from linops.operator import LinearOperator
 
 
@@ -29,6 +29,8 @@ class Annotation:
             raise TypeError(f"{self.name}(...) expects a LinearOperator or an array, got {type(A).__name__}")
         if A.shape[0] != A.shape[1]:
             raise ValueError(f"{self.name} needs a square operator; {A!r} has shape {A.shape}")
+        if SelfAdjoint in self.closure:
+            check_self_adjoint(self.name, A)
         return A.annotate(*self.closure)
 
     def __repr__(self) -> str:
@@ -43,6 +45,45 @@ Hermitian = SelfAdjoint
 PSD = Annotation("PSD", implies=(SelfAdjoint,))
 Unitary = Annotation("Unitary")
 ALL = (SelfAdjoint, PSD, Unitary)
+
+
+def check_self_adjoint(name: str, A: LinearOperator) -> None:
+    """A ValueError where ``lo.SelfAdjoint`` / ``lo.PSD`` would annotate an operator that is
+    visibly not self-adjoint: max|A − Aᴴ| > tol · max|A| (tol 1e-8, 1e-3 in float32: rounding
+    asymmetry passes), or with a NaN or inf entry (which the algorithms that read one triangle would
+    ignore or spread).
+
+    The defect comes from ``A._self_adjoint_defect()``, computed from what the operator stores in
+    O(stored entries): a dense array (compared in blocks of rows), a diagonal's imaginary parts, the
+    first row and column of a Toeplitz matrix, the factors of a Kronecker product, the blocks of a
+    BlockDiag, ... It is read only where the values are concrete: under ``jax.jit`` (tracers), and
+    for matrix-free operators or structures without a cheap defect (never densified for a check),
+    the annotation is trusted. It checks symmetry, not definiteness: a symmetric indefinite matrix
+    annotated PSD shows when a factorization fails (lo.NotPSDError).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> try:
+        ...     lo.PSD(np.array([[2.0, 0.0], [1.5, 2.0]]))
+        ... except ValueError as error:
+        ...     print(str(error)[:66])
+        lo.PSD(Dense(2×2, float64)): the matrix is not self-adjoint: max|A
+    """
+    bk = A.bk
+    defect = A._self_adjoint_defect() if A.shape[0] and can_read(bk) else None
+    if defect is None or not can_read(bk, *defect):
+        return
+    gap, scale = defect
+    xp = bk.xp
+    tol = 1e-3 if bk.real_dtype(A.dtype) == bk.canonical_dtype("float32") else 1e-8
+    if bk.to_host_bool((gap == 0) | (gap <= tol * scale)):  # an exact 0: a real diagonal holding NaN
+        return
+    if not bk.to_host_bool(xp.isfinite(scale)):
+        raise ValueError(f"lo.{name}({A!r}): the matrix has NaN or inf entries, so it is not self-adjoint (an "
+                         f"algorithm reading one triangle would ignore the other); annotate a finite matrix")
+    raise ValueError(f"lo.{name}({A!r}): the matrix is not self-adjoint: max|A − Aᴴ| = {gap.item():.3g} exceeds "
+                     f"{tol:.0e} · max|A| = {tol * scale.item():.3g}; annotate a symmetric (Hermitian) matrix, e.g. "
+                     f"(A + Aᴴ)/2 where the asymmetry is rounding")
 
 
 def common(*ops) -> frozenset:

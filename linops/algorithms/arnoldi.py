@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from linops.algorithms import eig as eig_alg
 from linops.algorithms.base import Cost, IterativeAlgorithm, Stats, itemsize, matvec_cost
 from linops.plan import can_read
 
@@ -332,15 +333,12 @@ def _coefficients(A, f, Hc, m):
 
 
 def _function_e1(A, f, H):
-    """f(H) e₁ for a stack of small matrices H (s, m, m), by their eigendecompositions."""
-    bk, xp = A.bk, A.bk.xp
-    theta, Y = bk.eig(H)
-    theta = _snap_to_real(bk, theta)
-    s, m = theta.shape
-    e1 = bk.astype(bk.arange(m, bk.device(H)) == 0, Y.dtype)
-    c, _ = bk.solve(Y, xp.broadcast_to(e1[None, :, None], (s, m, 1)))
-    fvals = bk.astype(_checked_values(f, theta, A), Y.dtype)
-    return (Y @ (fvals[:, :, None] * c))[:, :, 0]
+    """f(H) e₁ for a stack of small matrices H (s, m, m), by one batched
+    :func:`linops.algorithms.eig.function_array`: Y f(Θ) Y⁻¹ where the Ritz vectors Y are
+    well-conditioned, else (H of a non-normal A can be far from normal, or defective) the
+    eigenvector-free route of a named f, or a ValueError for any other f."""
+    F = eig_alg.function_array(H, A, f, lambda theta: _checked_values(f, _snap_to_real(A.bk, theta), A))
+    return F[:, :, 0]
 
 
 def _snap_to_real(bk, theta):
@@ -371,7 +369,7 @@ def _real_if_real(bk, coeffs, dtype, A, eager):
     is real for the real-analytic f that linops names); eagerly, a non-negligible imaginary part (f maps
     eigenvalues off the real line) is an error rather than silently dropped."""
     xp = bk.xp
-    if bk.is_complex(dtype):
+    if bk.is_complex(dtype) or not bk.is_complex(coeffs.dtype):
         return coeffs
     if eager and coeffs.shape[0]:
         eps = 1e-3 if bk.real_dtype(coeffs.dtype) == bk.canonical_dtype("float32") else 1e-7

@@ -21,7 +21,12 @@ from linops.plan import can_read, heavy
 class LU(Algorithm):
     """Dense LU factorization with partial pivoting; any square invertible operator.
 
-    An exactly singular matrix raises ``lo.SingularMatrixError``.
+    An exactly singular matrix (a zero pivot) raises ``lo.SingularMatrixError``. A matrix that is
+    singular only to working precision (rounding leaves a tiny nonzero pivot; whether it does can
+    differ between backends, e.g. for ``[[1, 2, 3], [4, 5, 6], [7, 8, 9]]``) gets LAPACK's
+    backward-stable answer, which may be huge (‖x‖ ≈ 1e15): no pivot threshold is applied, as one
+    would also refuse well-posed, badly scaled systems (``diag(1, 1e-20)`` is solved exactly).
+    Check the conditioning (e.g. ``numpy.linalg.cond``) where a nearly singular matrix is possible.
     """
 
     functions = frozenset({"solve", "inv", "slogdet", "lu"})

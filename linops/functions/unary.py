@@ -8,21 +8,24 @@ general dense matrix uses the backend's ``expm``).
 
 from __future__ import annotations
 
+import numbers
+
 from linops.algorithms import Algorithm, Auto, Eig, Eigh
 from linops.algorithms import eig as eig_alg
 from linops.algorithms import eigh as eigh_alg
 from linops.algorithms import lanczos as lanczos_alg
 from linops.algorithms.base import IterativeAlgorithm
 from linops.algorithms.densify import dense_matrix
-from linops.annotations import SelfAdjoint
+from linops.annotations import PSD, SelfAdjoint
 from linops.dispatch import apply_rule, dispatch, has_structural_rule, heavy, note_plan, recording
 from linops.functions._common import algorithm_arg, operator_arg
 from linops.functions.auto import choose
 from linops.functions.leaf import refuse, run_leaf
 from linops.operator import LinearOperator
-from linops.operators._spectral import checked_values
+from linops.operators._spectral import checked_values, clamp_rounding
 from linops.operators.dense import Dense
-from linops.operators.scalar import Identity
+from linops.operators.product import Product
+from linops.operators.scalar import I_like, Identity
 from linops.plan import can_read
 from linops.report import collect
 
@@ -73,15 +76,21 @@ def isqrt(A, alg=None) -> LinearOperator:
 
 
 def pow(A, a, alg=None) -> LinearOperator:  # noqa: A001 - the API's name
-    """A^a for a real exponent ``a`` (principal branch)."""
+    """A^a for a real exponent ``a`` (principal branch); an integer ``a`` needs no eigendecomposition.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> J = lo.Dense(np.array([[2.0, 1.0], [0.0, 2.0]]))  # not diagonalizable
+        >>> lo.pow(J, 3).to_dense().tolist()
+        [[8.0, 12.0], [0.0, 8.0]]
+    """
     return apply_rule("pow", operator_arg(A, "pow"), a, algorithm_arg(alg, "pow"))
 
 
 def _elementwise(name, A, a=None):
-    xp = A.bk.xp
-    fns = {"exp": xp.exp, "log": xp.log, "sqrt": xp.sqrt,
-           "isqrt": lambda v: 1 / xp.sqrt(v), "pow": lambda v: v**a}
-    return fns[name]
+    """The named elementwise function (:class:`linops.algorithms.eig.NamedFunction`: the dense
+    kernels know how to apply it to a non-diagonalizable matrix)."""
+    return eig_alg.named_function(A.bk.xp, name, a)
 
 
 @dispatch(name="exp", precedence=-1)
@@ -118,10 +127,39 @@ def isqrt_generic(A: LinearOperator, alg: Algorithm):
     return apply_rule("apply_unary", _elementwise("isqrt", A), A, alg)
 
 
+#: pow(A, k) for an integer |k| up to this is the lazy product of k copies (of A or A⁻¹).
+PRODUCT_POWER = 16
+
+
 @dispatch(name="pow", precedence=-1)
 def pow_generic(A: LinearOperator, a: object, alg: Algorithm):
-    """x**a applied to the eigenvalues."""
+    """A product of copies of A (or of A⁻¹) for an integer a, else x**a applied to the eigenvalues.
+
+    An integer a with |a| ≤ :data:`PRODUCT_POWER` gives the product of |a| copies of A (a < 0: of
+    A⁻¹; a = 0: I) by the ``dot`` rules: exact, structure-preserving (a Diagonal stays a Diagonal)
+    and free of eigenvectors, so a non-diagonalizable A is no special case."""
+    usable = isinstance(alg, Auto) or "apply_unary" in alg.functions  # else apply_unary refuses alg
+    if usable and _small_integer(a) and A.shape[0] == A.shape[1]:
+        return _integer_power(A, int(a))
     return apply_rule("apply_unary", _elementwise("pow", A, a), A, alg)
+
+
+def _small_integer(a) -> bool:
+    return (isinstance(a, numbers.Real) and not isinstance(a, bool) and float(a).is_integer()
+            and abs(a) <= PRODUCT_POWER)
+
+
+def _integer_power(A: LinearOperator, k: int) -> LinearOperator:
+    """A^k as a product of copies (A⁻¹'s for k < 0), annotated self-adjoint/PSD where A^k is."""
+    if k == 0:
+        return I_like(A)
+    base = A if k > 0 else apply_rule("inv", A, Auto())
+    out = base
+    for _ in range(abs(k) - 1):
+        out = out @ base
+    if isinstance(out, Product) and A.isa(SelfAdjoint):
+        out = Product(*out.ops, annotations=PSD.closure if A.isa(PSD) or k % 2 == 0 else SelfAdjoint.closure)
+    return out
 
 
 @dispatch(name="apply_unary", precedence=-1)
@@ -217,29 +255,28 @@ class KrylovFunction(LinearOperator):
 def apply_unary_by_eigh(f: object, A: LinearOperator, alg: Eigh):
     """Q f(Λ) Qᴴ from the dense eigendecomposition.
 
-    Its gradient is the Daleckii–Krein formula (divided differences of f), exact and finite for
-    repeated or clustered eigenvalues."""
+    For a PSD-annotated A, eigenvalues that are negative only by rounding (:func:`clamp_rounding`)
+    are taken as 0, so that sqrt and pow of a rank-deficient PSD matrix are defined. Its gradient
+    is the Daleckii–Krein formula (divided differences of f), exact and finite for repeated or
+    clustered eigenvalues."""
     if recording():
         return _placeholder(A, alg)
-    fvals, out = eigh_alg.matrix_function(A, lambda vals: checked_values(f, vals, A))
+    psd = A.isa(PSD)
+    fvals, out = eigh_alg.matrix_function(
+        A, lambda vals: checked_values(f, clamp_rounding(A.bk, vals) if psd else vals, A))
     return Dense(out, annotations=SelfAdjoint.closure if not A.bk.is_complex(fvals.dtype) else ())
 
 
 @dispatch(name="apply_unary", precedence=-1)
 def apply_unary_by_eig(f: object, A: LinearOperator, alg: Eig):
-    """V f(Λ) V⁻¹ from the dense eigendecomposition (real when A and the result are real)."""
-    bk, xp = A.bk, A.bk.xp
+    """V f(Λ) V⁻¹ from the dense eigendecomposition where V is well-conditioned, else eigenvector-free.
+
+    Real when A and the result are real. For a non-diagonalizable A (V ill-conditioned) the named
+    functions take routes without eigenvectors and any other f is refused
+    (:func:`linops.algorithms.eig.function_array`)."""
     if recording():
         return _placeholder(A, alg)
-    vals, V = eig_alg.decompose(A)
-    fvals = checked_values(f, vals, A)
-    Vf = V * bk.astype(fvals, V.dtype)[None, :]
-    out = bk.solve(V.mT, Vf.mT)[0].mT  # V f(Λ) V⁻¹
-    eager = not recording() and not bk.is_tracer(out)
-    if (not bk.is_complex(A.dtype) and eager
-            and bk.to_host_bool(xp.max(xp.abs(xp.imag(out))) <= 1e-8 * (1 + xp.max(xp.abs(out))))):
-        out = xp.real(out)
-    return Dense(out)
+    return Dense(eig_alg.function_array(dense_matrix(A), A, f, lambda vals: checked_values(f, vals, A)))
 
 
 def _placeholder(A, alg):

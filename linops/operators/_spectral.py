@@ -26,6 +26,26 @@ def checked_values(f, vals, A):
     return fvals
 
 
+def clamp_rounding(bk, vals):
+    """The real eigenvalues ``vals`` of a PSD matrix with those that are negative only by rounding,
+    ``-c·n·ε·max|λ| ≤ λ < 0`` (c = 10), set to 0 (eigh's backward error is about n·ε·‖A‖); clearly
+    negative ones stay, so a wrong PSD annotation still shows. jit-safe (one ``where``).
+
+    Example:
+        >>> import numpy as np
+        >>> from linops.backends import backend_named
+        >>> clamp_rounding(backend_named("numpy"), np.array([-1e-17, 1.0, -0.5])).tolist()
+        [0.0, 1.0, -0.5]
+    """
+    xp = bk.xp
+    n = vals.shape[-1]
+    if n == 0:
+        return vals
+    eps = 2.0**-23 if bk.real_dtype(vals.dtype) == bk.canonical_dtype("float32") else 2.0**-52
+    tol = 10 * n * eps * xp.max(xp.abs(vals), axis=-1, keepdims=True)
+    return xp.where((vals < 0) & (vals >= -tol), xp.zeros_like(vals), vals)
+
+
 def self_adjoint_by_probing(A) -> bool:
     """Whether A = Aᴴ to working precision, from one product with two fixed random vectors x, y:
     yᴴ A x = conj(xᴴ A y) holds for a self-adjoint A and, for any other, fails with probability 1

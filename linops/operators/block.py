@@ -8,7 +8,11 @@ S = D − C A⁻¹ B is an operator of D's (small) size and
     M⁻¹ = [[A⁻¹ + A⁻¹ B S⁻¹ C A⁻¹, −A⁻¹ B S⁻¹], [−S⁻¹ C A⁻¹, S⁻¹]],   log|det M| = log|det A| + log|det S|,
 
 applied lazily (:class:`SchurInverse`). The same holds with the roles of A and D swapped when D is
-the cheap block; otherwise M is densified.
+the cheap block. A pivot must also be well-conditioned for M: forming S cancels catastrophically when
+C A⁻¹ B is much larger than M (A nearly singular, as in A = diag(1e-13, 1)), so the rules estimate
+that growth from products with two random vectors and pivot on the first cheap block whose growth
+is below ``growth_limit`` (A, then D); where none is, M is treated as an unstructured operator (dense
+LU, or what ``Auto`` picks). ``lo.explain`` notes the estimates and the choice.
 
 Example:
     >>> import numpy as np, linops as lo
@@ -22,6 +26,7 @@ from __future__ import annotations
 from linops.algorithms import Algorithm
 from linops.annotations import PSD, SelfAdjoint
 from linops.dispatch import apply_rule, dispatch
+from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator
 from linops.operators._checks import main_diagonal, operators, result_dtype
 from linops.operators.dense import Dense
@@ -29,6 +34,7 @@ from linops.operators.product import Product
 from linops.operators.sliced import Sliced
 from linops.operators.sum import Sum
 from linops.operators.transpose import Adjoint, Transpose
+from linops.plan import can_read, note_plan, record, recording
 
 SMALL = 32  # a pivot block up to this size counts as cheap to invert even when dense
 
@@ -220,16 +226,89 @@ def _with(annotations, op):
     return op.annotate(*extra) if extra else op
 
 
-def _schur_pivot(M: Block):
-    """(P, Q, R, T, swapped) with P the cheap-to-invert diagonal block, or None."""
+def _pivots(M: Block):
+    """The candidate pivots (P, Q, R, T, swapped) of a 2×2 M with square diagonal blocks, the
+    cheap-to-invert diagonal blocks P in the order A₁₁, A₂₂ (empty where there is none)."""
     if M.grid != (2, 2) or M.heights != M.widths:
-        return None
+        return []
     A, B, C, D = M.block(0, 0), M.block(0, 1), M.block(1, 0), M.block(1, 1)
+    out = []
     if cheap_inverse(A):
-        return _with(M.annotations, A), B, C, D, False
+        out.append((_with(M.annotations, A), B, C, D, False))
     if cheap_inverse(D):
-        return _with(M.annotations, D), C, B, A, True
-    return None
+        out.append((_with(M.annotations, D), C, B, A, True))
+    return out
+
+
+def _growth(M: Block, P, Q, R, alg):
+    """``(P⁻¹, g)``: the pivot's inverse and the estimated growth of its Schur complement,
+    g = ‖R P⁻¹ Q z‖ / (‖M‖ ‖z‖) from products with fixed random vectors (‖M‖ by one more product):
+    forming S = T − R P⁻¹ Q loses about ε·g relative to ‖M‖ to cancellation (the failure mode of an
+    ill-conditioned pivot). g is inf where P is singular or P⁻¹ not finite, None where traced."""
+    bk, xp = M.bk, M.bk.xp
+    try:
+        Pinv = apply_rule("inv", P, alg)
+    except SingularMatrixError:
+        return None, float("inf")
+    Z = bk.random_normal(20261129, (Q.shape[1], 2), M.dtype, M.device)
+    X = bk.random_normal(20261130, (M.shape[1], 2), M.dtype, M.device)
+    correction = bk.column_norms(R @ (Pinv @ (Q @ Z))) / bk.column_norms(Z)
+    g = xp.max(correction) / xp.max(bk.column_norms(M @ X) / bk.column_norms(X))
+    if not can_read(bk, g):
+        return Pinv, None
+    g = g.item()  # (not float(): torch warns for a tensor that requires grad)
+    return Pinv, (g if g == g else float("inf"))
+
+
+def growth_limit(bk, dtype) -> float:
+    """The largest Schur-complement growth accepted for a pivot: ε^(-1/3) (about 1.7e5 in float64,
+    200 in float32), where cancellation in S costs at most ε^(2/3) relative to ‖M‖."""
+    eps = 2.0**-23 if bk.real_dtype(dtype) == bk.canonical_dtype("float32") else 2.0**-52
+    return eps ** (-1 / 3)
+
+
+def _name(swapped: bool) -> str:
+    return "A₂₂" if swapped else "A₁₁"
+
+
+def _schur_pivot(M: Block, alg):
+    """``(P, Q, R, T, swapped, P⁻¹)`` for the pivot the Schur rules use, or None to treat M as an
+    unstructured operator.
+
+    Where M's blocks hold concrete values, the cheap diagonal blocks are tried in the order A₁₁, A₂₂:
+    the first whose Schur-complement growth (:func:`_growth`) is within :func:`growth_limit` is the
+    pivot; where none is (or a block is singular), None, and M goes to the generic rules (dense LU,
+    or what ``Auto`` picks for an unstructured operator). A PSD-annotated M needs no estimate (its
+    Schur complements never grow: R P⁻¹ Q ⪯ T). Under ``jax.jit`` (traced blocks) values cannot be
+    read: the pivot is A₁₁ when it is cheap, else A₂₂, unchecked. ``lo.explain`` notes the choice (the
+    estimate runs for real while explaining: one inverse of a cheap block, four products with two
+    vectors)."""
+    candidates = _pivots(M)
+    if not M.isa(PSD):
+        limit = growth_limit(M.bk, M.dtype)
+        tried, chosen = [], None
+        explaining = recording()
+        with record(None):  # the estimate needs real values, also while lo.explain records
+            for P, Q, R, T, swapped in candidates:
+                Pinv, g = _growth(M, P, Q, R, alg)
+                if g is None:  # traced: no estimate, the first cheap block pivots
+                    note_plan(f"Schur pivot {_name(swapped)}, the first cheap diagonal block (traced: not estimated)")
+                    return P, Q, R, T, swapped, Pinv
+                tried.append(f"{_name(swapped)}: {g:.3g}")
+                if g <= limit:
+                    chosen = P, Q, R, T, swapped, Pinv
+                    break
+        if chosen is not None:
+            note_plan(f"Schur pivot {_name(chosen[4])} (growth {', '.join(tried)}; limit {limit:.3g})")
+            if explaining:  # record P⁻¹ in the plan
+                chosen = (*chosen[:5], apply_rule("inv", chosen[0], alg))
+            return chosen
+        note_plan(f"no stable Schur pivot (growth {', '.join(tried)}; limit {limit:.3g}): "
+                  f"M is treated as an unstructured operator")
+        return None
+    P, Q, R, T, swapped = candidates[0]
+    note_plan(f"Schur pivot {_name(swapped)}, the first cheap diagonal block (PSD: no growth)")
+    return P, Q, R, T, swapped, apply_rule("inv", P, alg)
 
 
 def _schur_complement(M, Pinv, Q, R, T):
@@ -237,8 +316,9 @@ def _schur_complement(M, Pinv, Q, R, T):
 
 
 def has_schur_pivot(A: Block, *_) -> bool:
-    """A is 2×2 with square diagonal blocks, one of them cheap to invert (the Schur rules' precondition)."""
-    return _schur_pivot(A) is not None
+    """A is 2×2 with square diagonal blocks, one of them cheap to invert (the Schur rules' precondition;
+    which one pivots, or whether M is treated as unstructured after all, :func:`_schur_pivot` decides)."""
+    return bool(_pivots(A))
 
 
 def square_diagonal_blocks(A: Block, *_) -> bool:
@@ -246,21 +326,34 @@ def square_diagonal_blocks(A: Block, *_) -> bool:
     return A.heights == A.widths
 
 
+def _unstructured(fname, A: Block, alg):
+    """The generic rules' answer for A with its structure hidden (no stable Schur pivot)."""
+    return apply_rule(fname, A.without_structure(), alg)
+
+
 @dispatch(name="inv", when=has_schur_pivot)
 def inv_block(A: Block, alg: Algorithm):
-    """2×2 block inverse through the Schur complement of a cheap diagonal block; else dense."""
-    P, Q, R, T, swapped = _schur_pivot(A)
-    Pinv = apply_rule("inv", P, alg)
+    """2×2 block inverse through the Schur complement of a cheap, well-conditioned diagonal block.
+
+    Where neither diagonal block pivots stably (:func:`_schur_pivot`), M is an unstructured operator."""
+    pivot = _schur_pivot(A, alg)
+    if pivot is None:
+        return _unstructured("inv", A, alg)
+    _, Q, R, T, swapped, Pinv = pivot
     Sinv = apply_rule("inv", _schur_complement(A, Pinv, Q, R, T), alg)
     return SchurInverse(Pinv, Q, R, Sinv, swapped, A.annotations)
 
 
 @dispatch(name="slogdet", when=has_schur_pivot)
 def slogdet_block(A: Block, alg: Algorithm):
-    """log|det M| = log|det P| + log|det S| for the Schur complement S of a cheap block P; else dense."""
-    P, Q, R, T, _ = _schur_pivot(A)
+    """log|det M| = log|det P| + log|det S| for the Schur complement S of a cheap, stable pivot P.
+
+    Where neither diagonal block pivots stably (:func:`_schur_pivot`), M is an unstructured operator."""
+    pivot = _schur_pivot(A, alg)
+    if pivot is None:
+        return _unstructured("slogdet", A, alg)
+    P, Q, R, T, _, Pinv = pivot
     sign_p, logabs_p = apply_rule("slogdet", P, alg)
-    Pinv = apply_rule("inv", P, alg)
     sign_s, logabs_s = apply_rule("slogdet", _schur_complement(A, Pinv, Q, R, T), alg)
     return sign_p * sign_s, logabs_p + logabs_s
 

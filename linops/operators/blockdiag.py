@@ -18,12 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 from linops.algorithms import Algorithm
 from linops.annotations import Unitary, common
 from linops.dispatch import apply_rule, dispatch
-from linops.operator import LinearOperator
+from linops.operator import LinearOperator, array_self_adjoint_defect
 from linops.operators._checks import main_diagonal, operators, result_dtype, unary
 from linops.operators.dense import Dense, lazify
 from linops.operators.diagonal import Diagonal
@@ -153,6 +154,19 @@ class BlockDiag(LinearOperator):
     def square_blocks(self) -> bool:
         return all(m == n for _, m, n in self.layout)
 
+    def _self_adjoint_defect(self):
+        """The largest of the blocks' defects and entries (a stack of dense blocks read at once)."""
+        if not self.square_blocks():
+            return None
+        defects = [array_self_adjoint_defect(self.bk, part.stack) if isinstance(part, StackedBlocks)
+                   else (part.A if isinstance(part, Repeated) else part)._self_adjoint_defect()
+                   for part in self.parts]
+        if any(d is None for d in defects):
+            return None
+        xp = self.bk.xp
+        return (functools.reduce(xp.maximum, (g for g, _ in defects)),
+                functools.reduce(xp.maximum, (s for _, s in defects)))
+
 
 def block_diag(*ops) -> LinearOperator:
     """The block diagonal of ``ops``, simplified: nested BlockDiags are flattened and a block
@@ -161,7 +175,7 @@ def block_diag(*ops) -> LinearOperator:
     Example:
         >>> import numpy as np, linops as lo
         >>> block_diag(lo.Diagonal(np.ones(2)), lo.Diagonal(np.zeros(1)))
-        Diagonal(3×3, float64)
+        Diagonal(3×3, float64, SelfAdjoint)
     """
     ops = operators("block_diag", ops)
     if all(isinstance(op, Diagonal) for op in ops):

@@ -65,9 +65,11 @@ class LowRank(LinearOperator):
             raise ValueError(f"LowRank: C must be r×r with r = {r} (U is {tuple(U.shape)}), got {tuple(C.shape)}")
         if V is not None and V.shape[1] != r:
             raise ValueError(f"LowRank: V must have r = {r} columns like U {tuple(U.shape)}, got {tuple(V.shape)}")
-        self.U, self.C, self.V = U, C, V
         n = U.shape[0] if V is None else V.shape[0]
         dtype = bk.result_type(*(x.dtype for x in arrays.values() if x is not None))
+        # one dtype for all three (e.g. a complex core from c·A on real U, V): the rules multiply them
+        # directly, which torch refuses for mixed dtypes
+        self.U, self.C, self.V = (None if x is None else bk.astype(x, dtype) for x in (U, C, V))
         super().__init__(dtype, (U.shape[0], n), backend=bk,
                          annotations=frozenset(annotations) | _core_annotations(bk, C, V))
 

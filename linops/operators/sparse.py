@@ -40,6 +40,7 @@ from linops.algorithms import LU, SLQ, Algorithm, Auto, Cholesky, Lanczos
 from linops.algorithms.base import _human_bytes, itemsize
 from linops.annotations import PSD, SelfAdjoint
 from linops.backends import backend_named, backend_of_sparse, backend_of_type
+from linops.backends.base import memory_budget
 from linops.dispatch import apply_rule, can_read, dispatch, note_plan
 from linops.errors import SingularMatrixError
 from linops.functions.auto import choose, krylov_solver
@@ -47,6 +48,7 @@ from linops.functions.inverse import IterativeInverse, preconditioned
 from linops.functions.leaf import run_leaf
 from linops.operator import LinearOperator
 from linops.operators._spectral import self_adjoint_by_probing
+from linops.operators.dense import SparseInput
 from linops.operators.inverse import InverseOperator
 from linops.report import Leaf, report
 
@@ -158,6 +160,17 @@ class SparseInverse(InverseOperator):
     def inverted(self):
         return self.A
 
+    def __getstate__(self):
+        """The attributes without the factorization (SciPy's SuperLU does not pickle): a copy (pickle,
+        deepcopy) factors again."""
+        state = super().__getstate__()
+        state.pop("factor", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.factor = _singular_named(self.A, lambda: self.A.bk.sparse.factor(self.A.matrix))
+
     def _matmat(self, X):
         report(Leaf("solve", repr(self.A), "LU", requested=self.requested,
                     note=self.reason or f"sparse direct solver of {self.bk.name}"))
@@ -168,10 +181,14 @@ class SparseInverse(InverseOperator):
 
 
 def _singular_named(A: Sparse, compute):
-    """``compute()``, its ``SingularMatrixError`` naming A."""
+    """``compute()``, its ``SingularMatrixError`` naming A; a ``ValueError`` instead where the failure
+    comes from NaN or inf entries (checked only then: O(nnz))."""
     try:
         return compute()
     except SingularMatrixError as err:
+        if not A.bk.to_host_bool(A.bk.xp.all(A.bk.xp.isfinite(A.coo()[2]))):
+            raise ValueError(f"{A!r} has NaN or inf entries, so the sparse LU cannot factor it; "
+                             f"check the values") from None
         raise SingularMatrixError(f"{A!r} is singular ({err}); use lo.pinv for a least-squares inverse") from None
 
 
@@ -282,7 +299,7 @@ def _choose_solver(A: Sparse, auto: Auto):
     dense = Cholesky() if A.isa(PSD) else LU()
     dense_cost = dense.cost("solve", A)
     if dense_cost.bytes <= _SMALL or krylov is None:
-        budget = auto.memory_budget if auto.memory_budget is not None else 0.5 * A.bk.available_memory(A.device)
+        budget = memory_budget(A, auto)
         if dense_cost.bytes > budget:
             raise MemoryError(f"lo.solve: no algorithm fits {A!r}: a dense matrix needs "
                               f"{_human_bytes(dense_cost.bytes)} but the memory budget is {_human_bytes(budget)}; "
@@ -347,3 +364,9 @@ def from_scipy(S) -> Sparse:
                         f"got {type(S).__module__}.{type(S).__qualname__}; use Sparse(...) for torch or JAX")
     return Sparse(S)
 
+
+
+@dispatch(name="lazify", traced=False)
+def lazify_sparse(x: SparseInput):
+    """A backend's sparse matrix (SciPy sparse, torch sparse, JAX BCOO/BCSR) as a ``Sparse`` operator."""
+    return Sparse(x.matrix)

@@ -315,29 +315,24 @@ def diag_stacked(A: StackedBlocks, k: int, alg: Algorithm):
 
 @dispatch(name="apply_unary")
 def apply_unary_stacked(f: object, A: StackedBlocks, alg: Algorithm):
-    """Q f(Λ) Qᴴ from one batched eigh (self-adjoint), else V f(Λ) V⁻¹ from one batched eig.
+    """Q f(Λ) Qᴴ from one batched eigh (self-adjoint), else V f(Λ) V⁻¹ from one batched eig where
+    the blocks' eigenvectors are well-conditioned (a non-diagonalizable block takes the
+    eigenvector-free route of :func:`linops.algorithms.eig.function_array`).
 
     The self-adjoint case has the Daleckii–Krein gradient, exact for repeated eigenvalues."""
-    bk, xp = A.bk, A.bk.xp
+    bk = A.bk
     if _self_adjoint(A, alg):
         fvals, out = eigh_alg.matrix_function_array(A.stack, A, lambda vals: checked_values(f, vals, A))
         annotations = SelfAdjoint.closure if not bk.is_complex(fvals.dtype) else frozenset()
         return A.like(out, annotations=annotations)
-    vals, V = _batched_eig(_dense_kind(A))
-    fvals = checked_values(f, vals, A)
-    Vf = V * bk.astype(fvals, V.dtype)[:, None, :]
-    out = bk.solve(V.mT, Vf.mT)[0].mT
-    if (not bk.is_complex(A.dtype) and _eager(bk, out)
-            and bk.to_host_bool(xp.max(xp.abs(xp.imag(out))) <= 1e-8 * (1 + xp.max(xp.abs(out))))):
-        out = xp.real(out)
-    return A.like(out)
+    return A.like(eig_alg.function_array(A.stack, A, f, lambda vals: checked_values(f, vals, A)))
 
 
 @dispatch(name="exp")
 def exp_stacked(A: StackedBlocks, alg: Algorithm):
     """Eigenvalue map when self-adjoint, else one batched expm."""
     if _self_adjoint(A, alg) or not isinstance(alg, (Auto, Eig)):
-        return apply_rule("apply_unary", A.bk.xp.exp, A, alg)
+        return apply_rule("apply_unary", eig_alg.named_function(A.bk.xp, "exp"), A, alg)
     b, n, _ = A.stack.shape
     return A.like(heavy(f"batched expm {b}×{n}×{n}", b * 30.0 * n**3, lambda: A.bk.expm(A.stack),
                         lambda: A.stack))
