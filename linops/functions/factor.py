@@ -50,5 +50,5 @@ def lu_dense(A: LinearOperator, alg: Algorithm):
     if not isinstance(alg, (Auto, LU)):
         raise refuse("lu", A, alg)
     perm, L, U = lu_alg.factor(A, check_singular=False)
-    P = Permutation(A.bk.xp.argsort(perm), A.dtype)  # A[perm] = L U, so A = P L U
+    P = Permutation(A.bk.xp.argsort(perm), A.dtype, _valid=True)  # A[perm] = L U, so A = P L U
     return P, Triangular(L, lower=True, unit_diagonal=True), Triangular(U, lower=False)

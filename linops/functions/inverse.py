@@ -49,6 +49,9 @@ def solve(A, b, alg=None, info: bool = False):
     """
     A = operator_arg(A, "solve")
     alg = algorithm_arg(alg, "solve")
+    if isinstance(b, LinearOperator):
+        raise TypeError(f"lo.solve: b must be a {A.backend} array of shape (n,) or (n, k) with n = {A.shape[1]}, "
+                        f"got the operator {b!r}; use lo.inv(A) @ B for an operator")
     A._check_operand(b, "right")
     b = A._promote(b)
     B = b[:, None] if b.ndim == 1 else b
@@ -66,7 +69,7 @@ def inv(A, alg=None) -> LinearOperator:
     Example:
         >>> import numpy as np, linops as lo
         >>> lo.inv(lo.Diagonal(np.array([2.0, 4.0])))
-        Diagonal(2×2, float64)
+        Diagonal(2×2, float64, SelfAdjoint)
     """
     A, alg = operator_arg(A, "inv"), algorithm_arg(alg, "inv")
     Ainv = apply_rule("inv", A, alg)
@@ -221,7 +224,7 @@ def inv_by_lu(A: LinearOperator, alg: LU):
     report(Leaf("inv", repr(A), alg.name))
     return Product(TriangularInverse(Triangular(U, lower=False)),
                    TriangularInverse(Triangular(L, lower=True, unit_diagonal=True)),
-                   Permutation(perm, A.dtype))
+                   Permutation(perm, A.dtype, _valid=True))
 
 
 @dispatch(name="inv", precedence=-1)

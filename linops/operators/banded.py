@@ -19,6 +19,8 @@ is the banded matrix of offsets (−1, 0, 1) held as three 1-D arrays.
 
 from __future__ import annotations
 
+import functools
+
 from linops.algorithms import Algorithm
 from linops.annotations import SelfAdjoint
 from linops.backends import backend_of_type
@@ -131,6 +133,15 @@ class Banded(LinearOperator):
             out = term if out is None else out + term
         return out
 
+    def _self_adjoint_defect(self):
+        """``(max|A − Aᴴ|, max|A|)`` from the column-aligned bands, O(n·w): band o holds
+        A[j − o, j], which must equal conj(A[j, j − o]), held by band −o."""
+        xp, n = self.bk.xp, self.shape[0]
+        gaps = [xp.max(xp.abs(self.band(o)[o:] - xp.conj(self.band(-o)[:n - o])))
+                for o in sorted({abs(o) for o in self.offsets})]
+        scales = [xp.max(xp.abs(part)) for part in self.band_arrays() if part.shape[0]]
+        return functools.reduce(xp.maximum, gaps), functools.reduce(xp.maximum, scales)
+
 
 def _data_from_diagonals(bands, offsets):
     if len(bands) != len(offsets):
@@ -160,11 +171,33 @@ def _zero_outside(bk, data, offsets):
     return bk.xp.where(inside, data, bk.xp.zeros_like(data))
 
 
-def _raise_if_singular(A: Banded, singular) -> None:
-    """A ``SingularMatrixError`` when the solver's ``singular`` flag is set and can be read."""
-    if singular is not None and can_read(A.bk, singular) and A.bk.to_host_bool(singular):
-        raise SingularMatrixError(f"{A!r} is singular (banded LU found a zero pivot); "
-                                  f"use lo.pinv for a least-squares inverse")
+def _checked(A: Banded, X, singular):
+    """``X`` checked against the solver's 0-d ``singular`` flag (None: nothing to check).
+
+    A set flag is a ``SingularMatrixError``, unless A has NaN or inf entries (checked only then:
+    O(n·w)): X is then all NaN, as a dense solve gives and as LAPACK's banded solvers give (whose
+    pivots are NaN, not zero). Under ``jax.jit`` the flag cannot be read, and X is all NaN where it
+    is set (the jit rule), never the substitution's partly finite result."""
+    if singular is None:
+        return X
+    if A.bk.is_tracer(singular):
+        return A.bk.xp.where(singular, float("nan"), X)
+    if not can_read(A.bk, singular) or not A.bk.to_host_bool(singular):  # unread while lo.explain records
+        return X
+    if _finite(A):
+        raise _singular_error(A)
+    return A.bk.xp.full_like(X, float("nan"))
+
+
+def _finite(A: Banded) -> bool:
+    """Whether A's bands hold no NaN or inf (host reads, O(n·w): on error paths only)."""
+    xp = A.bk.xp
+    return all(A.bk.to_host_bool(xp.all(xp.isfinite(part))) for part in A.band_arrays())
+
+
+def _singular_error(A: Banded) -> SingularMatrixError:
+    return SingularMatrixError(f"{A!r} is singular (banded LU found a zero pivot); "
+                               f"use lo.pinv for a least-squares inverse")
 
 
 class BandedInverse(InverseOperator):
@@ -181,8 +214,12 @@ class BandedInverse(InverseOperator):
 
     def __init__(self, A: Banded):
         self.A = A
-        self.factors, singular = A.bk.banded.factor(A.bands())
-        _raise_if_singular(A, singular)
+        self.factors, self.singular = A.bk.banded.factor(A.bands())
+        if self.singular is not None and not A.bk.is_tracer(self.singular) and can_read(A.bk, self.singular):
+            singular = A.bk.to_host_bool(self.singular)  # read once, here: no host read per product
+            if singular and _finite(A):
+                raise _singular_error(A)
+            self.singular = True if singular else None  # True: NaN or inf entries, NaN products
         super().__init__(A.dtype, A.shape, backend=A.bk, annotations=A.annotations)
 
     def inverted(self):
@@ -196,15 +233,23 @@ class BandedInverse(InverseOperator):
 
     def _solve(self, X, transposed: bool):
         X, singular = self.bk.banded.solve_factored(self.A.bands(), self.factors, X, transposed)
-        _raise_if_singular(self.A, singular)
-        return X
+        return _checked(self.A, _checked(self.A, X, self.singular), singular)
 
 
 def solve_banded(A: Banded, B):
-    """The X with A X = B, O(n·w·kl·k), on any backend (see the module docstring)."""
+    """The X with A X = B, O(n·w·kl·k), on any backend (see the module docstring). A zero pivot is a
+    SingularMatrixError (under ``jax.jit``, where it cannot be read, X is NaN); NaN or inf entries
+    give a NaN X on every backend, as a dense solve does.
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> from linops.operators.banded import solve_banded
+        >>> T = lo.Tridiagonal(np.array([np.nan, 1.0]), np.full(3, 2.0), np.ones(2))
+        >>> solve_banded(T, np.ones((3, 1))).ravel().tolist()
+        [nan, nan, nan]
+    """
     X, singular = A.bk.banded.solve(A.bands(), B)
-    _raise_if_singular(A, singular)
-    return X
+    return _checked(A, X, singular)
 
 
 # --- rules ----------------------------------------------------------------------------------------------

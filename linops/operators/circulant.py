@@ -18,7 +18,7 @@ from linops.dispatch import dispatch, recording
 from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator
 from linops.operators._spectral import checked_values
-from linops.operators.fft import FFT
+from linops.operators.fft import FFT, dft_columns
 from linops.operators.scalar import ScalarMul, _scaled_annotations
 
 
@@ -38,14 +38,14 @@ def vector_backend(name, x):
 # --- circulant products ---------------------------------------------------------------------------
 def circulant_matmat(bk, c, X):
     """C X for the circulant C with first column c: real FFTs when c and X are real."""
-    xp = bk.xp
     n = c.shape[0]
     real = not bk.is_complex(c.dtype) and not bk.is_complex(X.dtype)
     if real:
-        out = xp.fft.irfft(xp.fft.rfft(bk.astype(c, X.dtype))[:, None] * xp.fft.rfft(X, axis=0), n=n, axis=0)
+        chat = dft_columns(bk, "rfft", bk.astype(c, X.dtype))
+        out = dft_columns(bk, "irfft", chat[:, None] * dft_columns(bk, "rfft", X), n=n)
     else:
-        chat = xp.fft.fft(bk.astype(c, X.dtype))
-        out = xp.fft.ifft(chat[:, None] * xp.fft.fft(X, axis=0), axis=0)
+        chat = dft_columns(bk, "fft", bk.astype(c, X.dtype))
+        out = dft_columns(bk, "ifft", chat[:, None] * dft_columns(bk, "fft", X))
     return bk.astype(out, X.dtype)
 
 
@@ -84,6 +84,16 @@ class Circulant(LinearOperator):
     def _rmatmat(self, X):
         return circulant_matmat(self.bk, _reversed_column(self.bk, self.c), X.mT).mT
 
+    def to_dense(self):
+        """C[j, k] = c[(j − k) mod n] gathered from c (exact: no FFT rounding)."""
+        bk = self.bk
+        index = bk.arange(self.shape[0], self.device)
+        return bk.take_rows(self.c, (index[:, None] - index[None, :]) % self.shape[0])
+
+    def densify_cost(self):
+        """One gather per entry."""
+        return float(self.shape[0] ** 2)
+
     def eigenvalues(self):
         """ĉ = fft(c), the eigenvalues (real parts when the operator is SelfAdjoint)."""
         xp = self.bk.xp
@@ -95,13 +105,19 @@ class Circulant(LinearOperator):
         cdtype = self.bk.result_type(self.dtype, self.bk.xp.complex64)
         return FFT(self.shape[0], cdtype, self.device, inverse=True, backend=self.bk)
 
+    def _self_adjoint_defect(self):
+        """C − Cᴴ is circulant with first column c − conj(c[(−j) mod n]): O(n) (``lo.PSD`` / ``lo.SelfAdjoint``)."""
+        xp = self.bk.xp
+        return xp.max(xp.abs(self.c - xp.conj(_reversed_column(self.bk, self.c)))), xp.max(xp.abs(self.c))
 
-def _from_eigenvalues(A: Circulant, values, annotations=frozenset()):
-    """The circulant with eigenvalues ``values`` (real when A is real and the result is)."""
+
+def _from_eigenvalues(A: Circulant, values, annotations=frozenset(), real: bool = False):
+    """The circulant with eigenvalues ``values``: real when A is real and the result is known to be
+    (``real``, e.g. C⁻¹; real symmetric C) or seen to be (eagerly: a negligible imaginary part)."""
     bk, xp = A.bk, A.bk.xp
     c = xp.fft.ifft(values if bk.is_complex(values.dtype) else bk.astype(values, bk.result_type(
         values.dtype, xp.complex64)))
-    if not bk.is_complex(A.dtype) and (_real_by_symmetry(A, values) or _negligible_imaginary(bk, c)):
+    if not bk.is_complex(A.dtype) and (real or _real_by_symmetry(A, values) or _negligible_imaginary(bk, c)):
         c = xp.real(c)
     return Circulant(c, annotations)
 
@@ -113,11 +129,12 @@ def _real_by_symmetry(A: Circulant, values) -> bool:
 
 def _negligible_imaginary(bk, c) -> bool:
     xp = bk.xp
-    tol = 1e3 * _eps(bk, c.dtype)
+    tol = 1e3 * machine_eps(bk, c.dtype)
     return _eager(bk, c) and bk.to_host_bool(xp.max(xp.abs(xp.imag(c))) <= tol * (1 + xp.max(xp.abs(c))))
 
 
-def _eps(bk, dtype) -> float:
+def machine_eps(bk, dtype) -> float:
+    """The machine epsilon of ``dtype``'s real type (float32 for complex64, ...)."""
     return float(np.finfo(np.dtype(str(bk.real_dtype(dtype)).removeprefix("torch."))).eps)
 
 
@@ -128,7 +145,7 @@ def _checked_eigenvalues(A: Circulant, half: bool = False):
     chat = xp.fft.rfft(A.c) if half else xp.fft.fft(A.c)
     if _eager(bk, chat):
         magnitude = xp.abs(chat)
-        if bk.to_host_bool(xp.min(magnitude) <= A.shape[0] * _eps(bk, A.dtype) * xp.max(magnitude)):
+        if bk.to_host_bool(xp.min(magnitude) <= A.shape[0] * machine_eps(bk, A.dtype) * xp.max(magnitude)):
             raise SingularMatrixError(f"{A!r} is singular to working precision (an eigenvalue fft(c)[k] is 0); "
                                       f"use lo.pinv for a least-squares inverse")
     return chat
@@ -180,19 +197,23 @@ def dot_circulants(A: Circulant, B: Circulant):
 
 @dispatch(name="inv")
 def inv_circulant(A: Circulant, alg: Algorithm):
-    """C⁻¹ is circulant with eigenvalues 1/ĉ: O(n log n)."""
-    return _from_eigenvalues(A, 1 / _checked_eigenvalues(A), A.annotations - Unitary.closure)
+    """C⁻¹ is circulant with eigenvalues 1/ĉ: O(n log n); real when C is. A zero eigenvalue is a
+    SingularMatrixError (under ``jax.jit``, where it cannot be read, the entries are inf/NaN)."""
+    return _from_eigenvalues(A, 1 / _checked_eigenvalues(A), A.annotations - Unitary.closure, real=True)
 
 
 @dispatch(name="solve")
 def solve_circulant(A: Circulant, B: object, alg: Algorithm):
-    """ifft(fft(B) / ĉ) column by column (real FFTs for real data)."""
+    """ifft(fft(B) / ĉ) column by column (real FFTs for real data). A zero eigenvalue is a
+    SingularMatrixError (under ``jax.jit``, where it cannot be read, the solution is inf/NaN)."""
     bk, xp = A.bk, A.bk.xp
     if not bk.is_complex(A.dtype) and not bk.is_complex(B.dtype):
         half = bk.astype(_checked_eigenvalues(A, half=True), bk.result_type(B.dtype, xp.complex64))
-        return bk.astype(xp.fft.irfft(xp.fft.rfft(B, axis=0) / half[:, None], n=A.shape[0], axis=0), B.dtype)
+        return bk.astype(dft_columns(bk, "irfft", dft_columns(bk, "rfft", B) / half[:, None], n=A.shape[0]),
+                         B.dtype)
     chat = _checked_eigenvalues(A)
-    out = xp.fft.ifft(xp.fft.fft(B, axis=0) / bk.astype(chat, bk.result_type(chat.dtype, B.dtype))[:, None], axis=0)
+    chat = bk.astype(chat, bk.result_type(chat.dtype, B.dtype))
+    out = dft_columns(bk, "ifft", dft_columns(bk, "fft", B) / chat[:, None])
     return bk.astype(out, B.dtype)
 
 
@@ -249,4 +270,4 @@ def apply_unary_circulant(f: object, A: Circulant, alg: Algorithm):
     return _from_eigenvalues(A, fvals, annotations)
 
 
-__all__ = ["Circulant", "circulant_matmat"]
+__all__ = ["Circulant", "circulant_matmat", "machine_eps"]

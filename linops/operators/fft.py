@@ -18,6 +18,32 @@ from linops.dispatch import dispatch
 from linops.operator import LinearOperator
 
 
+def dft_columns(bk, kind: str, X, n: int | None = None, norm: str = "backward"):
+    """``xp.fft.<kind>(X, axis=0)`` (kind "fft", "ifft", "rfft" or "irfft"; ``n`` is irfft's output
+    length) for a 1-D or 2-D X, with the degenerate shapes done without a transform over them: a
+    transform of length 1 is the identity (rfft: a complex copy, irfft: the real part), and a single
+    column is transformed as a 1-D array. XLA's CPU FFT rejects, under ``jax.jit``, the layouts that
+    a length-1 axis or a single column can get (``RET_CHECK failure … fft_thunk.cc``).
+
+    Example:
+        >>> import numpy as np
+        >>> from linops.backends import backend_named
+        >>> dft_columns(backend_named("numpy"), "fft", np.ones((1, 2))).tolist()
+        [[(1+0j), (1+0j)]]
+    """
+    xp = bk.xp
+    length = n if kind == "irfft" else X.shape[0]
+    if length == 1:
+        if kind == "irfft":
+            return xp.real(X[:1])
+        return bk.astype(X, bk.result_type(X.dtype, xp.complex64))
+    fn = getattr(xp.fft, kind)
+    options = {"n": n, "norm": norm} if kind == "irfft" else {"norm": norm}
+    if X.ndim == 2 and X.shape[1] == 1:
+        return fn(X[:, 0], axis=0, **options)[:, None]
+    return fn(X, axis=0, **options)
+
+
 class FFT(LinearOperator):
     """The unitary DFT matrix F[j, k] = exp(−2πi jk/n)/√n; ``inverse=True`` gives Fᴴ = F⁻¹.
 
@@ -40,9 +66,10 @@ class FFT(LinearOperator):
         super().__init__(dtype, (int(n), int(n)), backend=bk, device=device, annotations=Unitary.closure)
 
     def _transform(self, X, axis):
-        xp = self.bk.xp
-        fn = xp.fft.ifft if self.inverse else xp.fft.fft
-        return fn(X, axis=axis, norm="ortho")
+        kind = "ifft" if self.inverse else "fft"
+        if axis == 0:
+            return dft_columns(self.bk, kind, X, norm="ortho")
+        return dft_columns(self.bk, kind, X.mT, norm="ortho").mT
 
     def matvec_cost(self):
         """One FFT: about 5 n log₂ n."""
@@ -101,4 +128,4 @@ def slogdet_fft(A: FFT, alg: Algorithm):
             bk.zeros((), bk.real_dtype(A.dtype), A.device))
 
 
-__all__ = ["FFT", "dft_determinant_power"]
+__all__ = ["FFT", "dft_columns", "dft_determinant_power"]

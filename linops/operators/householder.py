@@ -20,7 +20,10 @@ def _squared_norm(xp, v):
 class Householder(LinearOperator):
     """The reflector H = I − 2 v vᴴ/‖v‖² for a nonzero 1-D array v: unitary and self-adjoint.
 
-    It maps v to −v and fixes every vector orthogonal to v; applying it costs O(n k).
+    It maps v to −v and fixes every vector orthogonal to v; applying it costs O(n k). A concrete v is
+    checked at construction to be nonzero and finite (a ValueError; one O(n) host read); a traced v
+    (under ``jax.jit``) cannot be read, and a zero or non-finite one then gives NaN results throughout
+    (products, ``slogdet``, ``trace``, the eigenvalues and singular values).
 
     Example:
         >>> import numpy as np, linops as lo
@@ -35,14 +38,25 @@ class Householder(LinearOperator):
         if bk is None or getattr(v, "ndim", None) != 1 or v.shape[0] == 0:
             what = f"shape {tuple(v.shape)}" if bk is not None else type(v).__name__
             raise TypeError(f"Householder expects a nonzero 1-D numpy, jax or torch array, got {what}")
+        xp = bk.xp
+        largest = xp.max(xp.abs(v))
+        valid = (largest > 0) & xp.isfinite(largest)  # max|vᵢ| is NaN where some vᵢ is
+        if not bk.is_tracer(v) and not bk.to_host_bool(valid):
+            if bk.to_host_bool(largest == 0):
+                raise ValueError(f"Householder(v): v must be nonzero (‖v‖ = 0 defines no reflector), got v of "
+                                 f"shape {tuple(v.shape)} with ‖v‖ = 0")
+            raise ValueError(f"Householder(v): v must be finite, got v of shape {tuple(v.shape)} with NaN or inf "
+                             f"entries")
         self.v = v
+        self._valid = valid if bk.is_tracer(v) else None  # None: checked; else a traced 0-d bool
         n = v.shape[0]
         super().__init__(v.dtype, (n, n), backend=bk, annotations=Unitary.closure | SelfAdjoint.closure)
 
     def _unit(self, dtype):
-        """v/‖v‖ in ``dtype``."""
+        """v/‖v‖ in ``dtype``, scaled by max |vᵢ| first so that ‖v‖² neither underflows nor overflows."""
         xp = self.bk.xp
         v = self.bk.astype(self.v, dtype)
+        v = v / xp.astype(xp.max(xp.abs(v)), dtype)
         return v / xp.astype(xp.sqrt(_squared_norm(xp, v)), dtype)
 
     def _matmat(self, X):
@@ -59,6 +73,11 @@ class Householder(LinearOperator):
         xp = self.bk.xp
         u = self._unit(self.dtype)
         return self.bk.eye(self.shape[0], self.dtype, self.device) - 2 * u[:, None] * xp.conj(u)[None, :]
+
+    def nan_unless_valid(self, value):
+        """``value``, or NaN where v is traced and zero or not finite (the jit rule: a failed check gives
+        NaN), for the rules whose results do not depend on v's values."""
+        return value if self._valid is None else self.bk.xp.where(self._valid, value, float("nan"))
 
 
 @dispatch(name="transpose")
@@ -89,13 +108,14 @@ def pinv_householder(A: Householder, alg: Algorithm):
 def slogdet_householder(A: Householder, alg: Algorithm):
     """det H = −1: one eigenvalue −1, the others 1."""
     bk = A.bk
-    return -bk.ones((), A.dtype, A.device), bk.zeros((), bk.real_dtype(A.dtype), A.device)
+    return (A.nan_unless_valid(-bk.ones((), A.dtype, A.device)),
+            A.nan_unless_valid(bk.zeros((), bk.real_dtype(A.dtype), A.device)))
 
 
 @dispatch(name="trace")
 def trace_householder(A: Householder, alg: Algorithm):
     """tr H = n − 2."""
-    return A.bk.asarray(A.shape[0] - 2, dtype=A.dtype, device=A.device)
+    return A.nan_unless_valid(A.bk.asarray(A.shape[0] - 2, dtype=A.dtype, device=A.device))
 
 
 @dispatch(name="diag")
@@ -123,7 +143,7 @@ def eig_householder(A: Householder, alg: Algorithm):
     vals = bk.ones((n,), bk.real_dtype(A.dtype), A.device) - 2 * bk.astype(bk.arange(n, A.device) == 0,
                                                                              bk.real_dtype(A.dtype))
     # w = e₁ + s u with s u₁ = |u₁| ≥ 0, so ‖w‖ ≥ 1 and G(w) e₁ = −s u.
-    return vals, Householder(first + phase * u)
+    return A.nan_unless_valid(vals), Householder(first + phase * u)
 
 
 @dispatch(name="svd")
@@ -132,7 +152,7 @@ def svd_householder(A: Householder, alg: Algorithm):
     from linops.operators.scalar import I_like
 
     bk = A.bk
-    return A, bk.ones((A.shape[0],), bk.real_dtype(A.dtype), A.device), I_like(A)
+    return A, A.nan_unless_valid(bk.ones((A.shape[0],), bk.real_dtype(A.dtype), A.device)), I_like(A)
 
 
 def complete_qr(U):

@@ -137,7 +137,11 @@ class Kernel(LinearOperator):
     # --- blocks -------------------------------------------------------------------------------------
     def block(self, rows):
         """K[rows, :] for a (p, d) array of x1 points ``rows``: the (p, n) pairwise values."""
-        return self.fn(rows, self.x2)
+        return self._evaluated(rows, self.x2)
+
+    def _evaluated(self, a, b):
+        """``fn(a, b)``, checked to be the (p, q) block."""
+        return checked_block(repr(self), "fn(a, b)", self.fn(a, b), a, b, (a.shape[0], b.shape[0]))
 
     def matvec_cost(self):
         """Every entry evaluated afresh on each product: about (2 d + 10) m n."""
@@ -154,7 +158,7 @@ class Kernel(LinearOperator):
         m, n = self.shape
         if m == 0 or n == 0:
             return self.bk.zeros((m, n), self.dtype, self.device)
-        return self.bk.astype(self.fn(self.x1, self.x2), self.dtype)
+        return self.bk.astype(self._evaluated(self.x1, self.x2), self.dtype)
 
     def _matmat(self, X):
         m, bk = self.shape[0], self.bk
@@ -181,14 +185,29 @@ def diag_kernel(A: Kernel, k: int, alg: Algorithm):
     return A.bk.astype(matched_values(A.fn, a, b), A.dtype)
 
 
+def checked_block(name: str, call: str, out, a, b, expected):
+    """``out`` (what the kernel function's ``call`` returned for the points a and b) after a check that
+    its shape is ``expected``: a static check, so it holds under ``jax.jit`` too; else a ValueError."""
+    got = getattr(out, "shape", None)
+    if got is None or tuple(got) != tuple(expected):
+        what = f"shape {tuple(got)}" if got is not None else type(out).__name__
+        raise ValueError(f"{name}: {call} for points a {tuple(a.shape)} and b {tuple(b.shape)} must return "
+                         f"shape {tuple(expected)} (the kernel values of the point pairs), got {what}")
+    return out
+
+
 def matched_values(fn, a, b, block: int = 64):
     """k(aᵢ, bᵢ) for a, b of shape (p, d): ``fn.diagonal`` when fn has it, else ``fn`` on single pairs
     under vmap (JAX, PyTorch), else (NumPy) the diagonals of ``block``×``block`` blocks."""
     diagonal = getattr(fn, "diagonal", None)
     if diagonal is not None:
-        return diagonal(a, b)
+        return checked_block("Kernel", "fn.diagonal(a, b)", diagonal(a, b), a, b, (a.shape[0],))
     bk = backend_of_type(type(a))
+
+    def values(p, q):  # the (p, q) block of fn, checked
+        return checked_block("Kernel", "fn(a, b)", fn(p, q), p, q, (p.shape[0], q.shape[0]))
+
     if bk.autodiff:
-        return bk.vmap(lambda p, q: fn(p[None], q[None])[0, 0])(a, b)
-    pieces = [bk.xp.linalg.diagonal(fn(a[s:s + block], b[s:s + block])) for s in range(0, a.shape[0], block)]
+        return bk.vmap(lambda p, q: values(p[None], q[None])[0, 0])(a, b)
+    pieces = [bk.xp.linalg.diagonal(values(a[s:s + block], b[s:s + block])) for s in range(0, a.shape[0], block)]
     return bk.xp.concat(pieces) if pieces else bk.zeros((0,), a.dtype, "cpu")

@@ -7,11 +7,13 @@ applied by the Gohberg–Semencul formula (four triangular Toeplitz products, O(
 
 When the fast Toeplitz path applies: a ``lo.PSD``-annotated T always takes it (solves use the
 backend's own Toeplitz solver where it has one, ``Backend.solve_toeplitz``: NumPy's is
-``scipy.linalg.solve_toeplitz``, which trusts the annotation; elsewhere a prediction error ≤ 0 raises
-``lo.NotPSDError``); a merely Hermitian T
+``scipy.linalg.solve_toeplitz``, whose breakdown, or a solution that proves T singular to working
+precision, raises ``lo.NotPSDError``; elsewhere a prediction error ≤ n·ε·t₀ raises it, and under
+``jax.jit``, where nothing can raise, makes the result NaN); a merely Hermitian T
 (``Toeplitz(c)``, or seen eagerly to be Hermitian) runs the recursion and keeps its result when
-every prediction error is positive, else falls back to the dense rules, as does a non-Hermitian
-T and, under ``jax.jit``/``jax.grad`` (where the check cannot run), an un-annotated T. The
+every prediction error exceeds n·ε·t₀, else falls back to the dense rules (whose LU reports a
+singular T), as does a non-Hermitian T and, under ``jax.jit``/``jax.grad`` (where the check cannot
+run), an un-annotated T. The
 recursions loop over n in Python on NumPy and PyTorch (``jax.lax.scan`` on JAX), with O(n·k)
 vectorised work per step.
 """
@@ -28,7 +30,7 @@ from linops.backends import backend_of_type
 from linops.dispatch import apply_rule, dispatch, recording
 from linops.errors import NotPSDError
 from linops.operator import LinearOperator, without_structure
-from linops.operators.circulant import circulant_matmat, vector_backend
+from linops.operators.circulant import circulant_matmat, machine_eps, vector_backend
 from linops.operators.inverse import InverseOperator
 from linops.operators.scalar import _scaled_annotations
 
@@ -93,8 +95,26 @@ class Toeplitz(LinearOperator):
     def _rmatmat(self, X):
         return toeplitz_matmat(self.bk, self._first_row(X.dtype), self.c, X.mT).mT
 
+    def to_dense(self):
+        """T[j, k] gathered from c and r (exact: no FFT rounding, so a singular T stays exactly singular)."""
+        bk, xp = self.bk, self.bk.xp
+        n = self.shape[0]
+        index = bk.arange(n, self.device)
+        values = xp.concat([xp.flip(self.r[1:]), self.c])  # values[d + n − 1] = T[j, k] for d = j − k
+        return bk.take_rows(values, index[:, None] - index[None, :] + (n - 1))
+
+    def densify_cost(self):
+        """One gather per entry."""
+        return float(self.shape[0] ** 2)
+
     def _first_row(self, dtype):
         return self.bk.xp.concat([self.bk.astype(self.c[:1], dtype), self.bk.astype(self.r[1:], dtype)])
+
+    def _self_adjoint_defect(self):
+        """T − Tᴴ is Toeplitz with first column c − conj(first row): O(n) (``lo.PSD`` / ``lo.SelfAdjoint``)."""
+        xp = self.bk.xp
+        row = self._first_row(self.dtype)
+        return xp.max(xp.abs(self.c - xp.conj(row))), xp.max(xp.maximum(xp.abs(self.c), xp.abs(row)))
 
 
 def levinson_durbin(bk, t, B=None):
@@ -156,18 +176,38 @@ def _hermitian(A: Toeplitz) -> bool:
 def _levinson_or_none(A: Toeplitz, B=None):
     """Levinson–Durbin when T is Hermitian positive definite, else None (for the dense fallback).
 
-    PSD-annotated T always takes it (a failure raises NotPSDError); a Hermitian T takes it when
-    the recursion, run eagerly, finds every prediction error positive."""
+    T counts as positive definite when every prediction error Eₘ exceeds n·ε·|t₀|: a smaller one
+    bounds the least eigenvalue (λ_min ≤ Eₘ) below working precision, so T is singular to working
+    precision (or indefinite), and the recursion's result would be garbage. PSD-annotated T always
+    takes the recursion (a failure raises NotPSDError, as a failed Cholesky does, unless T has NaN or
+    inf entries, which give NaN results; under ``jax.jit``, where it cannot raise, the solution and
+    the errors are NaN); a Hermitian T takes it when the recursion, run eagerly, passes, else the
+    dense rules (whose LU reports a singular T)."""
     if not _hermitian(A) or (not A.isa(PSD) and A.bk.is_tracer(A.c)):
         return None
-    X, errors, a = levinson_durbin(A.bk, A.c, B)
-    if not A.bk.is_tracer(errors):  # also while lo.explain records: the plan shows the real path
-        positive = A.bk.to_host_bool(A.bk.xp.all(errors > 0))
-        if not positive and A.isa(PSD):
-            raise NotPSDError(f"{A!r} is annotated PSD but Levinson–Durbin found a prediction error ≤ 0")
-        if not positive:
+    bk, xp = A.bk, A.bk.xp
+    X, errors, a = levinson_durbin(bk, A.c, B)
+    positive = xp.all(errors > A.shape[0] * machine_eps(bk, A.dtype) * xp.abs(errors[0]))
+    if bk.is_tracer(errors):  # under jit: unchecked, the dense rules; PSD-annotated, a failed check gives NaN
+        if not A.isa(PSD):
             return None
+        errors = xp.where(positive, errors, xp.full_like(errors, float("nan")))
+        X = None if X is None else xp.where(positive, X, xp.full_like(X, float("nan")))
+    elif not bk.to_host_bool(positive):  # also while lo.explain records: the plan shows the real path
+        if not A.isa(PSD):
+            return None
+        if _finite(A):
+            raise NotPSDError(f"{A!r} is annotated PSD but Levinson–Durbin found a prediction error ≤ n·ε·t₀: "
+                              f"it is singular to working precision or not positive definite")
+        nan = float("nan")  # NaN or inf entries: NaN results, as a dense solve gives (not a NotPSDError)
+        return None if X is None else xp.full_like(X, nan), xp.full_like(errors, nan), a
     return X, errors, a
+
+
+def _finite(A: Toeplitz) -> bool:
+    """Whether c and r hold no NaN or inf (one host read, O(n): read on error paths only)."""
+    xp = A.bk.xp
+    return A.bk.to_host_bool(xp.all(xp.isfinite(A.c)) & xp.all(xp.isfinite(A.r)))
 
 
 @dispatch(name="solve")
@@ -185,11 +225,28 @@ def solve_toeplitz_levinson(A: Toeplitz, B: object, alg: Algorithm):
 
 def _native_solve(A: Toeplitz, B):
     """PSD-annotated T: the backend's own Toeplitz solver (NumPy: scipy.linalg.solve_toeplitz,
-    compiled Levinson), trusting the annotation, or None where the backend has none."""
-    bk = A.bk
-    X = bk.solve_toeplitz(A.c, A.r, B)
-    if X is not None and not bk.to_host_bool(bk.xp.all(bk.xp.isfinite(X))):
-        raise NotPSDError(f"{A!r} is annotated PSD but Levinson's recursion broke down")
+    compiled Levinson), trusting the annotation, or None where the backend has none.
+
+    A breakdown (the solver's error, a non-finite X) raises NotPSDError, and so does an X that
+    proves T singular to working precision: cond(T) ≥ |t₀|·‖X‖/‖B‖ > 1/(n·ε), an O(n k) check.
+    Where T has NaN or inf entries (checked then only) X is NaN instead, as a dense solve gives."""
+    bk, xp = A.bk, A.bk.xp
+    try:
+        X = bk.solve_toeplitz(A.c, A.r, B)
+    except np.linalg.LinAlgError as err:
+        if not _finite(A):
+            return None  # the recursion's NaN results (``_levinson_or_none``)
+        raise NotPSDError(f"{A!r} is annotated PSD but Levinson's recursion broke down ({err}): it is singular "
+                          f"or not positive definite") from None
+    if X is None:
+        return None
+    norm_x, norm_b = xp.sqrt(xp.sum(xp.abs(X) ** 2)), xp.sqrt(xp.sum(xp.abs(B) ** 2))
+    bound = xp.abs(A.c[0]) * norm_x * A.shape[0] * machine_eps(bk, A.dtype)
+    if not bk.to_host_bool((xp.all(xp.isfinite(X)) & (bound < norm_b)) | ((norm_b == 0) & (norm_x == 0))):
+        if not _finite(A):
+            return xp.full_like(X, float("nan"))
+        raise NotPSDError(f"{A!r} is annotated PSD but Levinson's recursion broke down: T is singular to "
+                          f"working precision or not positive definite")
     return X
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from linops.algorithms import Algorithm
 from linops.backends import backend_of_type
-from linops.dispatch import apply_rule, dispatch
+from linops.dispatch import apply_rule, can_read, dispatch
+from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator
 from linops.operators.inverse import InverseOperator
 
@@ -72,12 +73,21 @@ class TriangularInverse(InverseOperator):
 
     def _matmat(self, X):
         T = self.factor
-        return self.bk.solve_triangular(self.bk.astype(T.M, X.dtype), X, T.lower, T.unit_diagonal)
+        return self._nan_if_singular(self.bk.solve_triangular(self.bk.astype(T.M, X.dtype), X, T.lower,
+                                                              T.unit_diagonal))
 
     def _rmatmat(self, X):
         T = self.factor
         Mt = self.bk.astype(T.M, X.dtype).mT
-        return self.bk.solve_triangular(Mt, X.mT, not T.lower, T.unit_diagonal).mT
+        return self._nan_if_singular(self.bk.solve_triangular(Mt, X.mT, not T.lower, T.unit_diagonal).mT)
+
+    def _nan_if_singular(self, X):
+        """Under ``jax.jit`` (where ``inv`` cannot check T's diagonal), all NaN for a singular T rather
+        than the substitution's partly finite, partly inf/NaN result."""
+        T, xp = self.factor, self.bk.xp
+        if T.unit_diagonal or not self.bk.is_tracer(T.M):
+            return X
+        return xp.where(xp.all(T.diagonal() != 0), X, xp.full_like(X, float("nan")))
 
 
 def _transposed(T: Triangular, conjugate: bool) -> Triangular:
@@ -101,7 +111,11 @@ def transpose_triangular_inverse(A: TriangularInverse):
 
 @dispatch(name="inv")
 def inv_triangular(A: Triangular, alg: Algorithm):
-    """Substitution: O(n²) per right-hand side."""
+    """Substitution: O(n²) per right-hand side. A zero on the diagonal is a SingularMatrixError (under
+    ``jax.jit``, where it cannot be read, the products are NaN)."""
+    if not A.unit_diagonal and can_read(A.bk, A.M) and A.bk.to_host_bool(~A.bk.xp.all(A.diagonal() != 0)):
+        raise SingularMatrixError(f"{A!r} has a zero on its diagonal, so it is singular; "
+                                  f"use lo.pinv for a least-squares inverse")
     return TriangularInverse(A)
 
 
