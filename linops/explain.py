@@ -135,11 +135,27 @@ def explain(fn, *args, **kwargs) -> Plan:
         >>> print(lo.explain(lo.solve, lo.PSD(lo.Dense(np.eye(4))), np.ones(4)))  # doctest: +ELLIPSIS
         plan for solve(Dense(4×4, float64, PSD), array(4,))...Cholesky...
     """
+    _check_explainable(fn)
     described = ", ".join(_describe(a) for a in args)
     plan = Plan(f"{getattr(fn, '__name__', fn)}({described})")
     with record(plan):
         fn(*args, **kwargs)
     return plan
+
+
+_ARRAY_FRAMEWORKS = ("numpy", "scipy", "jax", "jaxlib", "torch")
+
+
+def _check_explainable(fn) -> None:
+    """Refuse a framework's own function: it would run (densely, or fail) instead of being planned."""
+    if not callable(fn):
+        raise TypeError(f"lo.explain expects a linops function (lo.solve, lo.logdet, ...) or a function "
+                        f"calling them, got {fn!r}")
+    root = (getattr(fn, "__module__", None) or "").partition(".")[0]
+    if root in _ARRAY_FRAMEWORKS:
+        raise TypeError(f"lo.explain expects a linops function (lo.solve, lo.logdet, ...) or a function "
+                        f"calling them, got {root}'s {getattr(fn, '__qualname__', fn)!s}, which is not a "
+                        f"linops function; use the linops function of the same name")
 
 
 def _describe(x) -> str:

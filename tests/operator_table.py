@@ -276,7 +276,7 @@ def _rows():
                "diag": "diag_circulant"})
 
     def parts_toeplitz(rng, dt):
-        c = 0.5 * randn(rng, n, dt) / np.arange(1, n + 1)
+        c = (0.5 * randn(rng, n, dt) / np.arange(1, n + 1)).astype(dt)
         c[0] = 3.0
         return (c,)
 

@@ -296,6 +296,8 @@ def _torch_setup(row):
                 # a self-adjoint operator reads one triangle (Cholesky): perturb symmetrically
                 leaf = (leaf + leaf.mT.conj()) / 2
             full[i] = leaf
+        if row.tie is not None:  # independently perturbed parts made to respect the row's annotations
+            full = row.tie(tuple(full))
         return row.build(tuple(full), "torch", "float64")
 
     leaves = [parts[i].detach().clone().requires_grad_(True) for i in idx]
