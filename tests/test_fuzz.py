@@ -42,7 +42,7 @@ import linops as lo
 from tests.fuzz_trees import FAILING, OUTCOMES, Ctx, row_leaf, run_probes, trees
 from tests.helpers import BACKENDS, assert_close, backend_dtype, to_backend
 
-BUDGET = {"numpy": 300, "torch": 250, "jax": 30}  # examples per backend at the CI budget
+BUDGET = {"numpy": 1000, "torch": 600, "jax": 30}  # examples per backend at the CI budget (jax: each call compiles)
 
 
 def budget(backend: str) -> int:
