@@ -25,7 +25,7 @@ import numpy as np
 
 from linops import _pytree
 from linops.backends import backend_of_dtype_or_device, backend_of_type, is_array, is_canonical_dtype
-from linops.backends.base import human_bytes
+from linops.backends.base import array_self_adjoint_defect, human_bytes
 from linops.dispatch import dispatch
 
 _FLOAT_DTYPES = ("float32", "float64", "complex64", "complex128")  # the dtypes an operator may have
@@ -58,26 +58,6 @@ def check_dense_fits(op) -> None:
         raise MemoryError(f"{op!r}.to_dense(): the dense {m}×{n} matrix needs {human_bytes(need)} but "
                           f"{human_bytes(free)} are free on {op.device}; apply it matrix-free (A @ X), form "
                           f"a block (A[i:j].to_dense()), or call lo functions, which keep the structure")
-
-
-def array_self_adjoint_defect(bk, M, block_elements: int = 2**24):
-    """``(max|M − Mᴴ|, max|M|)`` of a square array or a stack of them (shape (..., n, n)), as 0-d
-    arrays (NaN where M has NaN or inf entries); a 2-D M is compared in blocks of rows so the extra
-    memory stays O(``block_elements``)."""
-    xp = bk.xp
-    if M.ndim != 2:
-        return xp.max(xp.abs(M - xp.conj(M).mT)), xp.max(xp.abs(M))
-    rows = max(1, block_elements // M.shape[0])
-    gaps = [xp.max(xp.abs(M[i:i + rows] - xp.conj(M[:, i:i + rows]).mT)) for i in range(0, M.shape[0], rows)]
-    return xp.max(xp.stack(gaps)), xp.max(xp.abs(M))
-
-
-def real_entries_defect(bk, d):
-    """``(max|d − conj d|, max|d|)`` as 0-d arrays: the self-adjoint defect of an operator whose
-    entries ``d`` must be real for it to be self-adjoint (a diagonal, the scalar of c·I)."""
-    xp = bk.xp
-    scale = xp.max(xp.abs(d))
-    return (2 * xp.max(xp.abs(xp.imag(d))) if bk.is_complex(d.dtype) else xp.zeros_like(scale)), scale
 
 
 def _refusing_what_cannot_fit(to_dense):
@@ -341,7 +321,7 @@ class LinearOperator:
             return self
         out = dispatch.function("sliced")(self, rows, cols)
         if rows_ok is not None or cols_ok is not None:
-            out = _nan_where_out_of_range(out, rows_ok, cols_ok)
+            out = _OutOfRange(out, rows_ok, cols_ok)
         if not (squeeze_rows or squeeze_cols):
             return out
         dense = out.to_dense()
@@ -504,11 +484,6 @@ def _index(op, key, axis):
     if index.shape[0] and not bk.to_host_bool(xp.all(in_range)):
         raise IndexError(f"{op!r}: {what[0]} indices out of bounds for {n} {what[1]} (valid: {-n} to {n - 1})")
     return index, squeeze, None
-
-
-def _nan_where_out_of_range(op, rows_ok, cols_ok):
-    """``op`` (a block picked with traced indices) with NaN where an index was out of range."""
-    return _OutOfRange(op, rows_ok, cols_ok)
 
 
 class _OutOfRange(LinearOperator):

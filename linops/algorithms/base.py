@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from linops.backends import backend_of_type
+from linops.backends.base import human_bytes
 from linops.errors import ConvergenceError
 
 
@@ -26,15 +27,7 @@ class Cost:
     bytes: float
 
     def __str__(self) -> str:
-        return f"~{self.flops:.2g} flops, {_human_bytes(self.bytes)}"
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} TiB"
+        return f"~{self.flops:.2g} flops, {human_bytes(self.bytes)}"
 
 
 class Stats(NamedTuple):

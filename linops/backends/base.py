@@ -50,6 +50,26 @@ def human_bytes(n: float) -> str:
     return f"{n:.3g} TiB"
 
 
+def array_self_adjoint_defect(bk, M, block_elements: int = 2**24):
+    """``(max|M − Mᴴ|, max|M|)`` of a square array or a stack of them (shape (..., n, n)), as 0-d
+    arrays (NaN where M has NaN or inf entries); a 2-D M is compared in blocks of rows so the extra
+    memory stays O(``block_elements``)."""
+    xp = bk.xp
+    if M.ndim != 2:
+        return xp.max(xp.abs(M - xp.conj(M).mT)), xp.max(xp.abs(M))
+    rows = max(1, block_elements // M.shape[0])
+    gaps = [xp.max(xp.abs(M[i:i + rows] - xp.conj(M[:, i:i + rows]).mT)) for i in range(0, M.shape[0], rows)]
+    return xp.max(xp.stack(gaps)), xp.max(xp.abs(M))
+
+
+def real_entries_defect(bk, d):
+    """``(max|d − conj d|, max|d|)`` as 0-d arrays: the self-adjoint defect of an operator whose
+    entries ``d`` must be real for it to be self-adjoint (a diagonal, the scalar of c·I)."""
+    xp = bk.xp
+    scale = xp.max(xp.abs(d))
+    return (2 * xp.max(xp.abs(xp.imag(d))) if bk.is_complex(d.dtype) else xp.zeros_like(scale)), scale
+
+
 ABSENT = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()  # ``implicit`` called without ``fixed=``
 _INSIDE_IMPLICIT = contextvars.ContextVar("linops_inside_implicit", default=False)
 

@@ -47,10 +47,10 @@ from linops.algorithms import (
     Lanczos,
     RandomizedSVD,
 )
-from linops.algorithms.base import Cost, _human_bytes
+from linops.algorithms.base import Cost
 from linops.algorithms.svd import DenseSVD
 from linops.annotations import PSD, SelfAdjoint
-from linops.backends.base import memory_budget
+from linops.backends.base import human_bytes, memory_budget
 
 _ALWAYS_AFFORDABLE = 2**26  # 64 MiB: a dense matrix this small never needs a memory query
 
@@ -79,7 +79,7 @@ def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -
     fits = dense_cost.bytes <= budget
     if krylov is not None:
         krylov_cost = krylov.cost(kernel, A)
-        estimate = f"dense {dense_cost} vs {krylov.name} {krylov_cost}; budget {_human_bytes(budget)}"
+        estimate = f"dense {dense_cost} vs {krylov.name} {krylov_cost}; budget {human_bytes(budget)}"
         exact_preferred = fname in ("slogdet", "svd") or fname in _MATRIX_FUNCTIONS
         prefer_dense = exact_preferred or dense_cost.flops <= krylov_cost.flops
         if fits and prefer_dense:
@@ -87,7 +87,7 @@ def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -
         if krylov_cost.bytes <= budget:
             return krylov, f"{krylov.name} is cheaper or the dense matrix does not fit ({estimate})"
     if fits:
-        return dense, f"dense fits ({dense_cost}; budget {_human_bytes(budget)})"
+        return dense, f"dense fits ({dense_cost}; budget {human_bytes(budget)})"
     raise MemoryError(_nothing_fits(fname, A, dense_cost, budget, psd, krylov))
 
 
@@ -140,11 +140,11 @@ def _itemsize(A) -> int:
 
 
 def _nothing_fits(fname, A, dense_cost, budget, psd, krylov) -> str:
-    needs = f"a dense matrix needs {_human_bytes(dense_cost.bytes)} but the memory budget is {_human_bytes(budget)}"
+    needs = f"a dense matrix needs {human_bytes(dense_cost.bytes)} but the memory budget is {human_bytes(budget)}"
     if krylov is not None:
         kernel = "solve" if fname in _SOLVES else "apply_unary" if fname in _MATRIX_FUNCTIONS else fname
         return (f"lo.{fname}: no algorithm fits {A!r}: {needs}, and {krylov.name} needs "
-                f"{_human_bytes(krylov.cost(kernel, A).bytes)}; raise Auto(memory_budget=...)")
+                f"{human_bytes(krylov.cost(kernel, A).bytes)}; raise Auto(memory_budget=...)")
     hints = {
         "slogdet": "annotate lo.PSD(A) if A is positive definite (then SLQ estimates it matrix-free)",
         "eig": "ask for k < n eigenpairs (then Lanczos or Arnoldi runs matrix-free)",

@@ -50,7 +50,7 @@ def eig_shift_invert(A: LinearOperator, alg: Lanczos):
 
 def _nearest(A, alg):
     """The eigenpairs nearest ``alg.sigma``, from Lanczos on (A − σI)⁻¹."""
-    inverse = SelfAdjoint(apply_rule("inv", shifted(A, alg.sigma), Auto()))
+    inverse = apply_rule("inv", shifted(A, alg.sigma), Auto()).annotate(SelfAdjoint)
     inner = dataclasses.replace(alg, sigma=None, which="LM")
     theta, vecs = run_leaf("eig", inverse, inner, placeholder=lambda: _placeholder(A, inner))
     xp = A.bk.xp

@@ -23,8 +23,9 @@ import numbers
 
 from linops.algorithms import Algorithm
 from linops.annotations import Unitary, common
+from linops.backends.base import array_self_adjoint_defect
 from linops.dispatch import apply_rule, dispatch
-from linops.operator import LinearOperator, array_self_adjoint_defect
+from linops.operator import LinearOperator
 from linops.operators._checks import main_diagonal, operators, result_dtype, unary
 from linops.operators.dense import Dense, lazify
 from linops.operators.diagonal import Diagonal

@@ -5,9 +5,10 @@ from __future__ import annotations
 from linops.algorithms import Algorithm
 from linops.annotations import PSD, SelfAdjoint
 from linops.backends import backend_of_type
+from linops.backends.base import real_entries_defect
 from linops.dispatch import dispatch, recording
 from linops.errors import NotPSDError, SingularMatrixError
-from linops.operator import LinearOperator, real_entries_defect
+from linops.operator import LinearOperator
 from linops.operators._elementwise import phase, reciprocal_or_zero
 from linops.operators._spectral import checked_values
 from linops.operators.dense import Dense

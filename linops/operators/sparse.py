@@ -37,10 +37,10 @@ The framework-specific code is the backend's sparse format (``Backend.sparse``, 
 from __future__ import annotations
 
 from linops.algorithms import LU, SLQ, Algorithm, Auto, Cholesky, Lanczos
-from linops.algorithms.base import _human_bytes, itemsize
+from linops.algorithms.base import itemsize
 from linops.annotations import PSD, SelfAdjoint
 from linops.backends import backend_named, backend_of_sparse, backend_of_type
-from linops.backends.base import memory_budget
+from linops.backends.base import human_bytes, memory_budget
 from linops.dispatch import apply_rule, can_read, dispatch, note_plan
 from linops.errors import SingularMatrixError
 from linops.functions.auto import choose, krylov_solver
@@ -242,7 +242,7 @@ def slogdet_sparse(A: Sparse, alg: Direct):
         return apply_rule("slogdet", _densified(A), alg)
     dense = Cholesky() if A.isa(PSD) else LU()
     if _dense_bytes(A) <= _SMALL:
-        chosen, reason = dense, f"small: dense ({_human_bytes(_dense_bytes(A))})"
+        chosen, reason = dense, f"small: dense ({human_bytes(_dense_bytes(A))})"
     elif A.isa(PSD):
         chosen, reason = SLQ(), "a PSD sparse matrix: SLQ estimate (matrix-free; no sparse factorization here)"
     else:
@@ -302,13 +302,13 @@ def _choose_solver(A: Sparse, auto: Auto):
         budget = memory_budget(A, auto)
         if dense_cost.bytes > budget:
             raise MemoryError(f"lo.solve: no algorithm fits {A!r}: a dense matrix needs "
-                              f"{_human_bytes(dense_cost.bytes)} but the memory budget is {_human_bytes(budget)}; "
+                              f"{human_bytes(dense_cost.bytes)} but the memory budget is {human_bytes(budget)}; "
                               f"annotate lo.PSD(A) (CG) or lo.SelfAdjoint(A) (MINRES), pass alg=lo.GMRES(), or use a "
                               f"SciPy sparse matrix")
         return dense, f"small or no Krylov solver applies: dense ({dense_cost})"
     # CG gets Auto's default preconditioner, built only when it runs
     return preconditioned(A, krylov, f"{krylov.name} by annotation, matrix-free (dense would need "
-                                     f"{_human_bytes(dense_cost.bytes)})")
+                                     f"{human_bytes(dense_cost.bytes)})")
 
 
 def _slogdet_placeholder(A):
