@@ -14,7 +14,7 @@ import sys
 from linops.backends import backend_named, backend_of_type, is_array
 
 _CACHED = ("_device",)  # derived from the leaves, recomputed after unflattening (the backend is kept:
-# an operator that holds no array knows it only from its construction)
+# an operator that holds no array knows it only from its construction, and keeps its given device)
 _KEYS = "_pytree_keys"  # set by unflatten: the leaf attributes, whatever values JAX puts there
 # (it unflattens with placeholder objects, and flattens the result again)
 _ROOT: type | None = None  # LinearOperator, set by linops.operator (this module sits below it)
@@ -46,14 +46,19 @@ def flatten(op):
     """``(leaves, aux)`` of an operator; aux is hashable and holds the static attributes."""
     dynamic_keys, leaves, static = [], [], []
     known = op.__dict__.get(_KEYS)
+    cached = []
     for key, value in op.__dict__.items():
-        if key in _CACHED or key == _KEYS:
+        if key in (_KEYS, "_verdicts"):  # checks remembered for these arrays (linops.verdicts)
             continue
-        if (known is not None and key in known) or _is_dynamic(value):
+        if key in _CACHED:
+            cached.append((key, value))
+        elif (known is not None and key in known) or _is_dynamic(value):
             dynamic_keys.append(key)
             leaves.append(value)
         else:
             static.append((key, value))
+    if not leaves:
+        static.extend(cached)
     return leaves, (tuple(dynamic_keys), tuple(static))
 
 

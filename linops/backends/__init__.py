@@ -80,9 +80,14 @@ def is_canonical_dtype(dtype) -> bool:
 def backend_of_dtype_or_device(dtype, device=None) -> Backend:
     """The backend for a matrix-free operator that holds no array: from the dtype's or device's type.
 
-    ``torch.float32`` and torch devices mean torch; ``jnp.float32`` and jax devices mean jax;
-    anything else (a numpy dtype, ``float``) means numpy.
+    ``torch.float32``, torch devices and the device names "cuda…", "mps" and "meta" mean torch;
+    ``jnp.float32``, jax devices and the names "gpu…" and "tpu…" mean jax; anything else (a numpy
+    dtype, ``float``, "cpu") means numpy.
     """
+    if isinstance(device, str):
+        for prefix, name in (("cuda", "torch"), ("mps", "torch"), ("meta", "torch"), ("gpu", "jax"), ("tpu", "jax")):
+            if device.startswith(prefix):
+                return backend_named(name)
     for obj in (device, dtype):
         if obj is None:
             continue

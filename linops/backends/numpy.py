@@ -44,6 +44,17 @@ class NumpyBackend(Backend):
     def default_device(self):
         return "cpu"
 
+    def user_device(self, device):
+        if device != "cpu":
+            raise ValueError(f"NumPy arrays live on the CPU, not on {device!r}; build the operator from "
+                             f"torch or jax arrays to use another device")
+        return device
+
+    def move(self, x, device=None, dtype=None):
+        if device is not None:
+            self.user_device(device)
+        return x if dtype is None else self.astype(x, dtype)
+
     def asarray(self, x, dtype=None, device=None):
         return np.asarray(x, dtype=dtype)
 
@@ -150,6 +161,12 @@ class NumpyBackend(Backend):
             return np.atleast_1d(np.vdot(X, Y).real)
         subscripts = "ij,ij->j" if X.ndim == 2 else "i,i->"
         return np.einsum(subscripts, X.conj() if np.iscomplexobj(X) else X, Y).real
+
+    def matmul_batch_to_middle(self, A, B):
+        # BLAS writes each product A[i] @ B[i] straight into its strided slot of the (m, b, K) result
+        out = np.empty((A.shape[1], A.shape[0], B.shape[2]), np.result_type(A, B))
+        np.matmul(A, B, out=out.transpose(1, 0, 2))
+        return out
 
     def random_normal(self, key, shape, dtype, device):
         rng = key if isinstance(key, np.random.Generator) else np.random.default_rng(key)

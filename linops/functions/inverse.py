@@ -52,6 +52,7 @@ def solve(A, b, alg=None, info: bool = False):
     if isinstance(b, LinearOperator):
         raise TypeError(f"lo.solve: b must be a {A.backend} array of shape (n,) or (n, k) with n = {A.shape[1]}, "
                         f"got the operator {b!r}; use lo.inv(A) @ B for an operator")
+    A = A._meeting(b)  # an operator that holds no array adopts b's backend and device
     A._check_operand(b, "right")
     b = A._promote(b)
     B = b[:, None] if b.ndim == 1 else b

@@ -7,22 +7,22 @@ its structure hidden (``A.without_structure()``), i.e. the generic rules.
 
 from __future__ import annotations
 
-from linops.operator import LinearOperator, same_backend
+from linops.operator import LinearOperator, meet
 from linops.operators.dense import lazify
 
-__all__ = ["main_diagonal", "operators", "result_dtype", "same_backend", "square_factors", "unary"]
+__all__ = ["main_diagonal", "meet", "operators", "result_dtype", "square_factors", "unary"]
 
 
 def operators(name: str, ops) -> tuple[LinearOperator, ...]:
-    """The parts of a composite, arrays lazified, checked to be non-empty and of one backend."""
+    """The parts of a composite, arrays lazified, checked to be non-empty and of one backend and
+    device (parts that hold no array adopt those of the others)."""
     if not ops:
         raise ValueError(f"{name} needs at least one operator")
     try:
         ops = tuple(lazify(op) for op in ops)
     except TypeError as err:
         raise TypeError(f"{name}: every part must be a LinearOperator or a 2-D array ({err})") from None
-    same_backend(name, ops)
-    return ops
+    return meet(name, ops)
 
 
 def result_dtype(ops):

@@ -59,11 +59,13 @@ class FFT(LinearOperator):
     """
 
     def __init__(self, n: int, dtype=np.complex128, device=None, inverse: bool = False, *, backend=None):
-        bk = backend_named(backend) if isinstance(backend, str) else backend
-        bk = bk or backend_of_dtype_or_device(dtype, device)
+        backend = backend_named(backend) if isinstance(backend, str) else backend
+        bk = backend or backend_of_dtype_or_device(dtype, device)
         dtype = bk.result_type(bk.canonical_dtype(dtype), bk.xp.complex64)
         self.inverse = bool(inverse)
-        super().__init__(dtype, (int(n), int(n)), backend=bk, device=device, annotations=Unitary.closure)
+        if bk is not backend_named("numpy"):  # a jnp or torch dtype fixes the backend; a NumPy one
+            backend = bk  # (with no device) adopts the backend and device of its partners
+        super().__init__(dtype, (int(n), int(n)), backend=backend, device=device, annotations=Unitary.closure)
 
     def _transform(self, X, axis):
         kind = "ifft" if self.inverse else "fft"
@@ -102,7 +104,7 @@ def transpose_fft(A: FFT):
 @dispatch(name="adjoint")
 def adjoint_fft(A: FFT):
     """Fᴴ is the inverse transform."""
-    return FFT(A.shape[0], A.dtype, A.device, inverse=not A.inverse, backend=A.bk)
+    return FFT(A.shape[0], A.dtype, inverse=not A.inverse, **A._placement())
 
 
 @dispatch(name="inv")

@@ -175,8 +175,8 @@ def kronsum_scalar_diagonal(A: ScalarMul, B: Diagonal):
 def kronsum_scalars(A: ScalarMul, B: ScalarMul):
     """a·I ⊕ b·I = (a + b)·I."""
     n = A.shape[0] * B.shape[0]
-    return ScalarMul(A.scalar() + B.scalar(), (n, n), result_dtype((A, B)), device=A.device,
-                     annotations=_common(A, B), backend=A.bk)
+    return ScalarMul(A.scalar() + B.scalar(), (n, n), result_dtype((A, B)), **A._placement(),
+                     annotations=_common(A, B))
 
 
 def _spectrum(A: KronSum, alg, deferred: bool, shift=None):

@@ -7,7 +7,7 @@ import math
 
 from linops.algorithms import Algorithm
 from linops.annotations import Unitary
-from linops.backends import backend_of_type
+from linops.backends import backend_named, backend_of_dtype_or_device, backend_of_type
 from linops.dispatch import dispatch
 from linops.operator import LinearOperator
 
@@ -29,7 +29,9 @@ class Permutation(LinearOperator):
         ([20.0, 10.0, 30.0], -1.0)
     """
 
-    def __init__(self, perm, dtype=None, *, _valid=False):
+    _index_attributes = ("perm",)  # a NumPy perm is host data: the operator adopts partners' backend
+
+    def __init__(self, perm, dtype=None, device=None, *, _valid=False):
         """``_valid`` (private): True where ``perm`` is known to be a permutation (built by a rule or a
         factorization: no check), or a traced 0-d boolean, whether the permutation it was derived
         from is valid (carried through the rules, so that Pᵀ of an invalid traced P is NaN too)."""
@@ -44,11 +46,19 @@ class Permutation(LinearOperator):
         elif _valid is False:
             check_permutation(bk, perm)
             _valid = True
+        backend = bk
+        if bk is backend_named("numpy"):  # the dtype or device says which framework, else partners do
+            target = backend_of_dtype_or_device(dtype, device)
+            backend = None if target is bk else target
+            if backend is not None:
+                perm = backend.asarray(perm, device=backend.user_device(device) if device is not None else None)
+        elif device is not None:
+            perm = bk.move(perm, bk.user_device(device))
         self.perm = perm
         self._valid = None if _valid is True else _valid  # None: known valid; else a traced 0-d bool
         n = perm.shape[0]
-        super().__init__(dtype if dtype is not None else bk.xp.float64, (n, n), backend=bk,
-                         annotations=Unitary.closure)
+        super().__init__(dtype if dtype is not None else (backend or bk).xp.float64, (n, n), backend=backend,
+                         device=device, annotations=Unitary.closure)
 
     def _matmat(self, X):
         return self.nan_unless_valid(self.bk.take_rows(X, self.perm))

@@ -109,14 +109,14 @@ def dot_diagonals(A: Diagonal, B: Diagonal):
 @dispatch(name="dot")
 def dot_scalars(A: ScalarMul, B: ScalarMul):
     """(a I)(b I) = (a b) I."""
-    return ScalarMul(A.c * B.c, A.shape, result_dtype((A, B)), device=A.device, backend=A.bk)
+    return ScalarMul(A.c * B.c, A.shape, result_dtype((A, B)), **A._placement())
 
 
 @dispatch(name="scale", precedence=-1)
 def scale_generic(A: LinearOperator, c: object):
     """c·A as the lazy product (c·I) A."""
     m = A.shape[0]
-    return Product(ScalarMul(c, (m, m), A.dtype, device=A.device, backend=A.bk), A,
+    return Product(ScalarMul(c, (m, m), A.dtype, **A._placement()), A,
                    annotations=_scaled_annotations(A, c))
 
 

@@ -10,15 +10,16 @@ import numpy as np
 
 from linops.algorithms import Algorithm
 from linops.annotations import PSD, Unitary
-from linops.backends import backend_of_dtype_or_device, backend_of_type
+from linops.backends import backend_of_type
 from linops.backends.base import real_entries_defect
-from linops.dispatch import dispatch, recording
+from linops.dispatch import dispatch
 from linops.errors import NotPSDError, SingularMatrixError
 from linops.operator import LinearOperator
 from linops.operators._elementwise import phase, reciprocal_or_zero
 from linops.operators._spectral import checked_values
 from linops.operators.dense import Dense
 from linops.operators.sliced import Sliced, small_block
+from linops.verdicts import holds
 
 
 def _square_shape(shape, name):
@@ -54,7 +55,7 @@ class ScalarMul(LinearOperator):
             if array_backend is None:
                 raise TypeError(f"{type(self).__name__}: give a dtype for the Python scalar {c!r}")
             dtype = c.dtype
-        backend = array_backend or backend or backend_of_dtype_or_device(dtype, device)
+        backend = array_backend or backend  # else from the dtype; a NumPy dtype adopts partners' backend
         self.c = c
         super().__init__(dtype, shape, backend=backend, device=device, annotations=annotations)
         # c·I holds c: a complex c makes a real dtype complex (and .H conjugates it); a Python
@@ -73,6 +74,15 @@ class ScalarMul(LinearOperator):
     def scalar(self):
         """c as a 0-d array of the operator's backend and dtype."""
         return self.bk.asarray(self.c, dtype=self.dtype, device=self.device)
+
+    def _derived(self, f):
+        """``f(c)`` (f maps a 0-d array to one) for an operator derived from this one: a Python
+        number where c is one, computed on the host (no device, no sync), so that the derived c·I
+        holds no array and adopts its partners' device as this one does; else the array f(c)."""
+        if not isinstance(self.c, numbers.Number):
+            return f(self.scalar())
+        value = f(self.bk.asarray(self.c, dtype=self.dtype, device=self.bk.user_device("cpu")))
+        return value if self.bk.is_tracer(value) else value.item()  # staged under jax.jit: an array
 
     def _self_adjoint_defect(self):
         return real_entries_defect(self.bk, self.scalar())  # c·I is self-adjoint where c is real
@@ -107,7 +117,7 @@ def I_like(A) -> Identity:
         >>> lo.I_like(lo.Dense(np.ones((2, 2))))
         Identity(2×2, float64, PSD, Unitary)
     """
-    return Identity(A.shape, A.dtype, device=A.device, backend=A.bk)
+    return Identity(A.shape, A.dtype, **A._placement())
 
 
 @dispatch(name="sliced")
@@ -123,8 +133,7 @@ def sliced_scalar(A: ScalarMul, rows: object, cols: object):
 @dispatch(name="scale")
 def scale_scalar(A: ScalarMul, c: object):
     """(c·d)·I folds."""
-    return ScalarMul(c * A.c, A.shape, A.dtype, device=A.device, annotations=_scaled_annotations(A, c),
-                     backend=A.bk)
+    return ScalarMul(c * A.c, A.shape, A.dtype, **A._placement(), annotations=_scaled_annotations(A, c))
 
 
 def _scaled_annotations(A, c):
@@ -156,11 +165,6 @@ def not_positive(bk, x):
     return bad
 
 
-def _known_true(A, flag) -> bool:
-    """Whether the 0-d boolean ``flag`` is readable (not traced, not explaining) and true."""
-    return not recording() and not A.bk.is_tracer(flag) and A.bk.to_host_bool(flag)
-
-
 @dispatch(name="transpose")
 def transpose_scalar(A: ScalarMul):
     """c·I is symmetric."""
@@ -172,16 +176,20 @@ def adjoint_scalar(A: ScalarMul):
     """conj(c)·I."""
     if not A.bk.is_complex(A.dtype):
         return A
-    return ScalarMul(A.bk.xp.conj(A.scalar()), A.shape, A.dtype, device=A.device, annotations=A.annotations)
+    return ScalarMul(A.bk.xp.conj(A.scalar()), A.shape, A.dtype, **A._placement(), annotations=A.annotations)
 
 
 @dispatch(name="inv")
 def inv_scalar(A: ScalarMul, alg: Algorithm):
     """(1/c)·I."""
+    if isinstance(A.c, numbers.Number):
+        if A.c == 0:
+            raise SingularMatrixError(f"{A!r} is zero, hence singular; lo.pinv gives 0")
+        return ScalarMul(1 / A.c, A.shape, A.dtype, **A._placement(), annotations=A.annotations)
     c = A.scalar()
-    if _known_true(A, c == 0):
+    if holds(A, "nonzero", lambda: c != 0) is False:  # read once per operator (linops.verdicts)
         raise SingularMatrixError(f"{A!r} is zero, hence singular; lo.pinv gives 0")
-    return ScalarMul(1 / c, A.shape, A.dtype, device=A.device, annotations=A.annotations)
+    return ScalarMul(1 / c, A.shape, A.dtype, **A._placement(), annotations=A.annotations)
 
 
 @dispatch(name="inv")
@@ -193,9 +201,7 @@ def inv_identity(A: Identity, alg: Algorithm):
 @dispatch(name="pinv")
 def pinv_scalar(A: ScalarMul, alg: Algorithm):
     """(1/c)·I, or 0 for c = 0."""
-    xp = A.bk.xp
-    c = A.scalar()
-    return ScalarMul(reciprocal_or_zero(xp, c), A.shape, A.dtype, device=A.device)
+    return ScalarMul(A._derived(lambda c: reciprocal_or_zero(A.bk.xp, c)), A.shape, A.dtype, **A._placement())
 
 
 @dispatch(name="slogdet")
@@ -242,8 +248,10 @@ def diag_scalar(A: ScalarMul, k: int, alg: Algorithm):
 @dispatch(name="apply_unary")
 def apply_unary_scalar(f: object, A: ScalarMul, alg: Algorithm):
     """f(c)·I."""
-    fc = checked_values(f, A.scalar(), A)
-    return ScalarMul(fc, A.shape, A.bk.result_type(A.dtype, fc.dtype), device=A.device)
+    fc = A._derived(lambda c: checked_values(f, c, A))
+    if isinstance(fc, numbers.Number):
+        return ScalarMul(fc, A.shape, A.bk.scalar_result_type(A.dtype, fc), **A._placement())
+    return ScalarMul(fc, A.shape, A.bk.result_type(A.dtype, fc.dtype), **A._placement())
 
 
 @dispatch(name="cholesky")
@@ -251,9 +259,9 @@ def cholesky_scalar(A: ScalarMul, alg: Algorithm):
     """√c·I; c > 0 required."""
     xp = A.bk.xp
     c = A.scalar()
-    if _known_true(A, xp.any(not_positive(A.bk, c))):
+    if holds(A, "positive", lambda: ~xp.any(not_positive(A.bk, c))) is False:
         raise NotPSDError(f"Cholesky of {A!r}: c must be positive")
-    return ScalarMul(xp.sqrt(c), A.shape, A.dtype, device=A.device, annotations=PSD.closure)
+    return ScalarMul(xp.sqrt(c), A.shape, A.dtype, **A._placement(), annotations=PSD.closure)
 
 
 @dispatch(name="lu")

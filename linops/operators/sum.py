@@ -104,8 +104,8 @@ def add_diagonals(A: Diagonal, B: Diagonal):
 @dispatch(name="add")
 def add_scalars(A: ScalarMul, B: ScalarMul):
     """a·I + b·I = (a + b)·I."""
-    return ScalarMul(A.c + B.c, A.shape, result_dtype((A, B)), device=A.device,
-                     annotations=(A.annotations & B.annotations) - {Unitary}, backend=A.bk)
+    return ScalarMul(A.c + B.c, A.shape, result_dtype((A, B)), **A._placement(),
+                     annotations=(A.annotations & B.annotations) - {Unitary})
 
 
 @dispatch(name="add")
