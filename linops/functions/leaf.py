@@ -11,6 +11,7 @@ from __future__ import annotations
 from linops import algorithms
 from linops.algorithms import Algorithm, Auto
 from linops.algorithms.base import IterativeAlgorithm, fail, raise_breakdown
+from linops.backends import is_array
 from linops.dispatch import can_read, note_plan, recording
 from linops.plan import heavy
 from linops.report import Leaf, collect, report
@@ -54,8 +55,11 @@ def _on_fail(fname, A, alg, stats, value):
         return value
     bk = A.bk
     what = f"lo.{fname}({A!r})"
-    if (stats.breakdown is not None and alg.on_fail == "raise" and can_read(bk, stats.breakdown)
-            and bk.to_host_bool(stats.breakdown)):
+    broke, converged = stats.breakdown, stats.converged
+    if (broke is not None and alg.on_fail == "raise" and is_array(converged) and can_read(bk, broke, converged)
+            and bk.to_host_bool(~broke & converged)):
+        return value  # the usual outcome, in one host read (the report's only one)
+    if broke is not None and alg.on_fail == "raise" and can_read(bk, broke) and bk.to_host_bool(broke):
         raise_breakdown(alg, what, stats)
     if isinstance(value, tuple):  # slogdet (sign, logabs), eig (vals, vecs): poison the numbers
         index = 1 if fname == "slogdet" else 0

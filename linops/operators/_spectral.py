@@ -3,7 +3,8 @@ rules (linops.functions), kept below both so that no operator module imports a f
 
 from __future__ import annotations
 
-from linops.dispatch import recording
+from linops.algorithms.eig import NamedFunction
+from linops.verdicts import holds
 
 
 def checked_values(f, vals, A):
@@ -14,13 +15,16 @@ def checked_values(f, vals, A):
         >>> checked_values(np.sqrt, np.array([4.0, 9.0]), lo.Diagonal(np.array([4.0, 9.0]))).tolist()
         [2.0, 3.0]
     """
-    bk = A.bk
+    bk, xp = A.bk, A.bk.xp
     fvals = f(vals)
-    if recording() or bk.is_tracer(fvals) or not bk.is_floating(fvals.dtype):
+    if not bk.is_floating(fvals.dtype):
         return fvals
-    if bk.to_host_bool(bk.xp.any(~bk.xp.isfinite(fvals)) & bk.xp.all(bk.xp.isfinite(vals))):
+    # read once per operator and named function (linops.verdicts: lo.exp(A) @ x twice reads once);
+    # a user's function is checked on every call
+    key = f"values of {f!r}" if isinstance(f, NamedFunction) else None
+    if holds(A, key, lambda: xp.all(xp.isfinite(fvals)) | ~xp.all(xp.isfinite(vals))) is False:
         raise ValueError(f"the matrix function is not defined on the spectrum of {A!r} "
-                         f"(eigenvalues in [{bk.xp.min(bk.xp.real(vals))}, {bk.xp.max(bk.xp.real(vals))}] "
+                         f"(eigenvalues in [{xp.min(xp.real(vals))}, {xp.max(xp.real(vals))}] "
                          f"give non-finite values); for real operators with negative eigenvalues pass a "
                          f"complex operator")
     return fvals

@@ -31,6 +31,7 @@ from linops.operator import LinearOperator
 from linops.operators.diagonal import Diagonal
 from linops.operators.inverse import InverseOperator
 from linops.operators.scalar import ScalarMul, _scaled_annotations
+from linops.verdicts import holds
 
 
 def self_adjoint_by_values(A: Banded) -> frozenset:
@@ -50,7 +51,9 @@ def self_adjoint_by_values(A: Banded) -> frozenset:
     checks = [xp.all(xp.imag(A.band(0)) == 0)] if bk.is_complex(A.dtype) else []
     for o in (o for o in A.offsets if o > 0):  # A[j - o, j] = conj(A[j, j - o]) for j ≥ o
         checks.append(xp.all(A.band(o)[o:] == xp.conj(A.band(-o)[: n - o])))
-    return SelfAdjoint.closure if all(bk.to_host_bool(c) for c in checks) else frozenset()
+    if not checks:
+        return SelfAdjoint.closure
+    return SelfAdjoint.closure if bk.to_host_bool(xp.all(xp.stack(checks))) else frozenset()  # one read
 
 
 class Banded(LinearOperator):
@@ -182,7 +185,8 @@ def _checked(A: Banded, X, singular):
         return X
     if A.bk.is_tracer(singular):
         return A.bk.xp.where(singular, float("nan"), X)
-    if not can_read(A.bk, singular) or not A.bk.to_host_bool(singular):  # unread while lo.explain records
+    # a device flag is read once per operator (linops.verdicts); unread while lo.explain records
+    if (not singular if isinstance(singular, bool) else holds(A, "banded LU", lambda: ~singular)) is not False:
         return X
     if _finite(A):
         raise _singular_error(A)
@@ -215,8 +219,10 @@ class BandedInverse(InverseOperator):
     def __init__(self, A: Banded):
         self.A = A
         self.factors, self.singular = A.bk.banded.factor(A.bands())
-        if self.singular is not None and not A.bk.is_tracer(self.singular) and can_read(A.bk, self.singular):
-            singular = A.bk.to_host_bool(self.singular)  # read once, here: no host read per product
+        if self.singular is not None and can_read(A.bk, self.singular):
+            # read once, here (and once per operator: linops.verdicts), never per product
+            singular = self.singular if isinstance(self.singular, bool) else not holds(A, "banded LU",
+                                                                                         lambda: ~self.singular)
             if singular and _finite(A):
                 raise _singular_error(A)
             self.singular = True if singular else None  # True: NaN or inf entries, NaN products

@@ -29,6 +29,7 @@ from linops.operators.scalar import Identity, ScalarMul
 from linops.operators.sliced import Sliced
 from linops.operators.sum import Sum, add
 from linops.operators.transpose import Adjoint, Transpose
+from linops.verdicts import holds
 
 
 class LowRank(LinearOperator):
@@ -70,8 +71,10 @@ class LowRank(LinearOperator):
         # one dtype for all three (e.g. a complex core from c·A on real U, V): the rules multiply them
         # directly, which torch refuses for mixed dtypes
         self.U, self.C, self.V = (None if x is None else bk.astype(x, dtype) for x in (U, C, V))
-        super().__init__(dtype, (U.shape[0], n), backend=bk,
-                         annotations=frozenset(annotations) | _core_annotations(bk, C, V))
+        annotations = frozenset(annotations)
+        if SelfAdjoint not in annotations:  # an annotated core is not read (a device-to-host copy)
+            annotations |= _core_annotations(bk, C, V)
+        super().__init__(dtype, (U.shape[0], n), backend=bk, annotations=annotations)
 
     @property
     def rank(self) -> int:
@@ -346,10 +349,6 @@ def _split_update(A: LowRank, B: LinearOperator):
     return rest, _merged([A, *(t for t in terms if isinstance(t, LowRank))])
 
 
-def _eager(bk, x) -> bool:
-    return not recording() and not bk.is_tracer(x)
-
-
 def _capacitance_product(L: LowRank, BinvU):
     """VᴴB⁻¹U (r×r): the O(n r²) step of Woodbury and the determinant lemma (a logged step)."""
     bk = L.bk
@@ -369,9 +368,8 @@ def _psd_capacitance_factor(B, L, G):
         return None
     bk = L.bk
     factor, failed = bk.cholesky(bk.eye(L.rank, G.dtype, L.device) + G)
-    if _eager(bk, failed) and bk.to_host_bool(failed):
-        return None
-    return factor
+    # read once per pair of operators (linops.verdicts); unreadable (jit): the factor, NaN on failure
+    return None if holds(L, "capacitance Cholesky", lambda: ~failed, B) is False else factor
 
 
 def _adjoint_solve_right(B, Binv, L, BinvU):
@@ -407,7 +405,7 @@ def inv_lowrank_update(A: LowRank, B: LinearOperator, alg: Algorithm):
     else:  # K = C S⁻¹ with S = I + G C, from Sᵀ Kᵀ = Cᵀ
         C = bk.astype(L.core(), dtype)
         Kt, failed = bk.solve((eye + G @ C).mT, C.mT)
-        if _eager(bk, failed) and bk.to_host_bool(failed):
+        if holds(L, None, lambda: ~failed) is False:  # this capacitance is formed here, for this call
             raise SingularMatrixError(f"the Woodbury capacitance of {B!r} + {L!r} is singular, "
                                       f"so the sum is singular; use lo.pinv")
         correction = LowRank(BinvU, -Kt.mT, None if BinvHV is BinvU else BinvHV)
@@ -459,7 +457,6 @@ def eig_lowrank_plus_constant_diagonal(A: LowRank, B: Diagonal, alg: Algorithm):
     bk = B.bk
     if B.shape[0] == 0:
         return None
-    constant = bk.xp.all(B.d == B.d[0])
-    if bk.is_tracer(constant) or not bk.to_host_bool(constant):
+    if not holds(B, "constant", lambda: bk.xp.all(B.d == B.d[0]), choice=True):  # once per operator
         return None
     return _shifted_eig(A, B.d[0], alg)

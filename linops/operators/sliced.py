@@ -19,13 +19,16 @@ class Sliced(LinearOperator):
         [[0.0, 1.0, 2.0], [6.0, 7.0, 8.0]]
     """
 
-    def __init__(self, A, rows=None, cols=None):
+    def __init__(self, A, rows=None, cols=None, *, trusted: bool = False):
         A = lazify(A)
         same = rows is cols
         # indices as for A[rows, cols]: negative ones count from the end, out of range raises
-        # (traced JAX indices are not checked here: A[rows, cols] gives NaN for those out of range)
-        rows = None if rows is None else _index(A, rows, 0)[0]
-        cols = rows if same else None if cols is None else _index(A, cols, 1)[0]
+        # (traced JAX indices are not checked here: A[rows, cols] gives NaN for those out of range);
+        # ``trusted``: index arrays that linops computed itself (in range, non-negative), taken as
+        # they are, with no bounds check (a device-to-host read)
+        if not trusted:
+            rows = None if rows is None else _index(A, rows, 0)[0]
+            cols = rows if same else None if cols is None else _index(A, cols, 1)[0]
         self.A, self.rows, self.cols = A, rows, cols
         m = A.shape[0] if rows is None else rows.shape[0]
         n = A.shape[1] if cols is None else cols.shape[0]

@@ -193,12 +193,16 @@ def _singular_named(A: Sparse, compute):
 
 
 def _densified(A: Sparse):
+    """A's dense matrix as a ``Dense`` formed anew per call, whose factorization verdicts (singular,
+    not PSD) are remembered on A (linops.verdicts follows ``_dense_from``): read once per operator."""
     from linops.dispatch import heavy
     from linops.operators.dense import Dense
 
     m, n = A.shape
     M = heavy(f"densify {A!r}", 2.0 * m * n * min(m, n), A.to_dense, lambda: A.bk.zeros(A.shape, A.dtype, A.device))
-    return Dense(M, A.annotations)
+    dense = Dense(M, A.annotations)
+    dense._dense_from = A
+    return dense
 
 
 @dispatch(name="transpose")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from linops.algorithms import Algorithm
 from linops.backends import backend_of_type
-from linops.dispatch import apply_rule, can_read, dispatch
+from linops.dispatch import apply_rule, dispatch
 from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator
 from linops.operators.inverse import InverseOperator
+from linops.verdicts import holds
 
 
 class Triangular(LinearOperator):
@@ -113,7 +114,8 @@ def transpose_triangular_inverse(A: TriangularInverse):
 def inv_triangular(A: Triangular, alg: Algorithm):
     """Substitution: O(n²) per right-hand side. A zero on the diagonal is a SingularMatrixError (under
     ``jax.jit``, where it cannot be read, the products are NaN)."""
-    if not A.unit_diagonal and can_read(A.bk, A.M) and A.bk.to_host_bool(~A.bk.xp.all(A.diagonal() != 0)):
+    # read once per operator (linops.verdicts): repeated solves with one Triangular never sync
+    if not A.unit_diagonal and holds(A, "nonsingular", lambda: A.bk.xp.all(A.diagonal() != 0)) is False:
         raise SingularMatrixError(f"{A!r} has a zero on its diagonal, so it is singular; "
                                   f"use lo.pinv for a least-squares inverse")
     return TriangularInverse(A)
