@@ -135,7 +135,7 @@ def function_array(M, A, f, on_values):
     norms = _frobenius(xp, V) * _frobenius(xp, Vinv) / n
     trusted = (norms <= eigenvector_limit(bk, A.dtype)) & ~failed
     if not can_read(bk, trusted, out):
-        return xp.where(trusted[..., None, None], out, bk.astype(xp.asarray(float("nan")), out.dtype))
+        return xp.where(trusted[..., None, None], out, float("nan"))
     all_trusted = xp.all(trusted)
     if not (bk.is_complex(A.dtype) or bk.is_complex(M.dtype)) and bk.is_complex(out.dtype):
         noise = _epsilon(bk, A.dtype) ** 0.5 * (1 + xp.max(xp.abs(out)))
@@ -235,7 +235,7 @@ def _sqrtm(bk, M, A):
         stalled = (err < eps**0.5) & (err >= previous / 2)  # rounding level reached
         return (k < 60) & (err > 10 * n * eps) & ~stalled
 
-    inf = bk.astype(xp.asarray(float("inf")), real)
+    inf = bk.asarray(float("inf"), dtype=real, device=bk.device(M))
     _, _, Y, _, _ = bk.while_loop(going, step, (0, M, M, inf, inf))
     size = xp.max(xp.abs(Y)) ** 2 * n
     return Y, xp.max(xp.abs(Y @ Y - M)) / xp.where(size > 0, size, xp.ones_like(size))
@@ -259,7 +259,7 @@ def _logm(bk, M, A, nodes: int = 8):
         X, err = _sqrtm(bk, X, A)
         return k + 1, X, xp.maximum(worst, err)
 
-    k, X, worst = bk.while_loop(far, root, (0, M, bk.astype(xp.asarray(0.0), bk.real_dtype(M.dtype))))
+    k, X, worst = bk.while_loop(far, root, (0, M, bk.zeros((), bk.real_dtype(M.dtype), bk.device(M))))
     E = X - eye
     t, w = np.polynomial.legendre.leggauss(nodes)
     log_x = sum(float(wj) / 2 * bk.solve(eye + float(tj + 1) / 2 * E, E)[0] for tj, wj in zip(t, w, strict=True))

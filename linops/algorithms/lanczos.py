@@ -23,12 +23,13 @@ bounds, which stay rigorous. Restarts then run until the pairs have converged ag
 accepted when the wanted Ritz values did not move over the probe (m − k products, and at least
 half the products the first convergence took); if they moved (a missed copy entered), the next
 probe runs, at most 4 (none for tol below 800 ε: the pairs could not converge far enough below
-it to be locked). Pairs of equal eigenvalues (2-D grids) typically cost one or two probes:
-85 or 115 products for the 10 largest eigenvalues of the inverse 2-D Poisson matrix. Converged
-means accepted: if the budget ends during a probe, the run reports not converged. Interior
-eigenvalues (``which="SM"`` without ``sigma``) converge slowly, and a probe may end before a
-missed copy shows (use ``sigma``); ``lo.LOBPCG`` (a block method) finds multiplicities up to its
-block size directly.
+it to be locked). A budget with no room for a probe (m − k products) once the pairs have first
+converged accepts them unprobed, as for such a tol. Pairs of equal eigenvalues (2-D grids)
+typically cost one or two probes: 85 or 115 products for the 10 largest eigenvalues of the
+inverse 2-D Poisson matrix. Converged means accepted: if the budget ends during a probe, the run
+reports not converged. Interior eigenvalues (``which="SM"`` without ``sigma``) converge slowly,
+and a probe may end before a missed copy shows (use ``sigma``); ``lo.LOBPCG`` (a block method)
+finds multiplicities up to its block size directly.
 
 **f(A)·B** (``lo.exp(A, alg=lo.Lanczos()) @ B``, also ``log``, ``sqrt``, ``isqrt``, ``pow``,
 ``lo.apply_unary``): every column b of B runs its own Lanczos recurrence (all of them in one
@@ -201,8 +202,11 @@ def _thick_restart_lanczos(bk, A, start, *, k, m, keep, which, tol, budget, prob
     def validated(s):  # the last probe ran its course and found nothing
         return (s.probes > 0) & ~moved(s) & (s.matvecs >= s.probe_until)
 
+    def unprobed(s):  # no probe has begun and the budget has no room for one: the pairs stand as converged
+        return (s.probes == 0) & (s.matvecs + (m - k) > budget)
+
     def accepted(s):
-        return converged(s) & (validated(s) | (s.probes >= probes))
+        return converged(s) & (validated(s) | (s.probes >= probes) | unprobed(s))
 
     def probing(s):  # converged far enough that locking drops at most tol / (2 · probes) per probe
         ready = (s.coupling <= tol / (2 * max(probes, 1))) & (moved(s) | (s.matvecs >= s.probe_until))
@@ -274,10 +278,11 @@ def _fresh_directions(bk, start, n):
     on after an invariant subspace and to start a probe."""
     xp = bk.xp
     real = bk.real_dtype(start.dtype)
-    phase = bk.astype(bk.arange(n, bk.device(start)), real) * 0.6180339887
+    device = bk.device(start)
+    phase = bk.astype(bk.arange(n, device), real) * 0.6180339887
 
     def fresh(j):
-        return start * bk.astype(xp.cos(phase * bk.astype(bk.asarray(j + 1), real) + 0.5), start.dtype)
+        return start * bk.astype(xp.cos(phase * bk.asarray(j + 1, dtype=real, device=device) + 0.5), start.dtype)
 
     return fresh
 

@@ -100,7 +100,7 @@ def logdet(A, alg: SLQ):
     stderr = n * xp.std(per_probe) / max(p - 1, 1) ** 0.5 if p > 1 else xp.abs(estimate)
     shorter = max(1, m - max(1, m // 5))
     previous = n * xp.mean(_quadrature(bk, alpha[:, :shorter], beta[:, :shorter], shorter))
-    change = xp.abs(estimate - previous) / xp.maximum(xp.abs(estimate), bk.asarray(1.0, dtype=real))
+    change = xp.abs(estimate - previous) / xp.maximum(xp.abs(estimate), bk.ones((), real, bk.device(estimate)))
     converged = (change <= alg.tol) | (m == n)
     return estimate, Stats(iterations=m, residual=change, converged=converged, error=stderr)
 
@@ -174,7 +174,7 @@ def _block_lanczos_coefficients(A, V0, m):
 def _quadrature(bk, alpha, beta, m):
     """Σ_j τ_j² log θ_j for each run: (p,) from α, β of shape (p, m)."""
     xp = bk.xp
-    i = bk.arange(m, alpha.device if hasattr(alpha, "device") else None)
+    i = bk.arange(m, bk.device(alpha))
     off = beta[:, : m - 1]
     pad = xp.concat([off, xp.zeros_like(beta[:, :1])], axis=1)
     T = (xp.where((i[:, None] == i[None, :])[None], alpha[:, :, None], 0.0)

@@ -103,7 +103,7 @@ class TorchBandedSolver(BandedSolver):
         try:
             return BandedSolveLapack.apply(B.to(dtype), bands.offsets, *(t.to(dtype) for t in bands.parts)), False
         except SingularMatrixError:
-            return torch.full(B.shape, float("nan"), dtype=dtype), True
+            return torch.full(B.shape, float("nan"), dtype=dtype, device=B.device), True
 
     def factor(self, bands: Bands):
         if not on_host_lapack(*bands.parts):
@@ -115,8 +115,9 @@ class TorchBandedSolver(BandedSolver):
         if not on_host_lapack(*parts) or (torch.is_grad_enabled() and any(t.requires_grad for t in parts)):
             return super().slogdet(bands)
         lu, piv, info, _ = _host_factors(parts, bands.offsets)
-        dtype = parts[0].dtype
+        dtype, device = parts[0].dtype, parts[0].device
         if info > 0:
-            return torch.zeros((), dtype=dtype), torch.tensor(-np.inf, dtype=dtype.to_real())
+            return (torch.zeros((), dtype=dtype, device=device),
+                    torch.tensor(-np.inf, dtype=dtype.to_real(), device=device))
         sign, logabs = sign_and_log(xp_numpy, lu[bands.kl + bands.ku], np.sum(piv != np.arange(bands.n)))
-        return torch.as_tensor(sign), torch.as_tensor(logabs)
+        return torch.as_tensor(sign, device=device), torch.as_tensor(logabs, device=device)

@@ -192,10 +192,15 @@ class Backend:
     name: str = ""
 
     def __reduce__(self):
-        # one object per framework (``same_backend`` compares by identity): pickle and deepcopy by name
+        # one object per framework (``meet`` compares by identity): pickle and deepcopy by name
         from linops.backends import backend_named
 
         return backend_named, (self.name,)
+
+    #: Whether structured products should keep the batch of right-hand sides the major axis of their
+    #: reshapes: XLA fuses the transposes this costs and keeps a batch sharded over devices sharded;
+    #: eager frameworks would pay a copy for it.
+    keeps_columns_major = False
 
     @property
     def xp(self):
@@ -231,6 +236,21 @@ class Backend:
         raise NotImplementedError
 
     def default_device(self):
+        raise NotImplementedError
+
+    def user_device(self, device):
+        """The framework's device for what a user passes as ``device=`` (a string such as "cuda:0"
+        or "cpu", or a device object); a ValueError naming the valid devices otherwise."""
+        return device
+
+    def same_device(self, a, b) -> bool:
+        """Whether results placed on ``a`` and on ``b`` can meet without a copy (``None``: wherever
+        the framework puts them, which meets anything)."""
+        return a is None or b is None or a == b
+
+    def move(self, x, device=None, dtype=None):
+        """``x`` on ``device`` with ``dtype`` (each kept where None); differentiable where the
+        framework's copy is."""
         raise NotImplementedError
 
     def portable_device(self, device):
@@ -281,6 +301,12 @@ class Backend:
     def to_host_bool(self, x) -> bool:
         """Read a 0-d boolean array on the host (one synchronisation; never inside loops)."""
         return bool(x)
+
+    def array_version(self, x):
+        """A stamp that changes whenever the values of the array ``x`` may have changed, or None
+        where there is none (NumPy arrays change in place without one): checks read once per
+        operator (:func:`linops.verdicts.holds`) remember their verdicts against it."""
+        return None
 
     # --- indexing --------------------------------------------------------------------------------
     def take_rows(self, x, index):
@@ -444,6 +470,20 @@ class Backend:
         """Re(Σᵢ conj(X[i, j]) Y[i, j]) for each column j (or the scalar for 1-D X, Y)."""
         xp = self.xp
         return xp.real(xp.sum((xp.conj(X) if self.is_complex(X.dtype) else X) * Y, axis=0))
+
+    def matmul_batch_to_middle(self, A, B):
+        """``A @ B`` for stacks A ``(b, m, k)`` and B ``(b, k, K)``, returned as the ``(m, b, K)`` array
+        ``permute_dims(A @ B, (1, 0, 2))`` (the batch index moved to the middle). Backends that can write a
+        batched product into a strided output do so, with no separate copy for the permutation.
+
+        Example:
+            >>> import numpy as np
+            >>> from linops.backends import backend_named
+            >>> A, B = np.ones((2, 3, 4)), np.ones((2, 4, 5))
+            >>> backend_named("numpy").matmul_batch_to_middle(A, B).shape
+            (3, 2, 5)
+        """
+        return self.xp.permute_dims(A @ B, (1, 0, 2))
 
     def column_norms(self, X):
         """The 2-norm of each column of X (of X itself for 1-D X)."""

@@ -14,12 +14,14 @@ import numpy as np
 
 from linops.backends import spectral_jax
 from linops.backends.base import ABSENT, Backend, compute_plainly, inside_implicit, reaches, without_nesting
+from linops.report import Info, Leaf, apart, report, values_of, with_values
 
 
 class JaxBackend(Backend):
     """jax.Array (and tracers, inside jit/vmap/grad) on any device."""
 
     name = "jax"
+    keeps_columns_major = True  # XLA fuses the transposes; sharded columns stay sharded
 
     @property
     def xp(self):
@@ -38,13 +40,37 @@ class JaxBackend(Backend):
         return jnp.result_type(*dtypes)
 
     def device(self, x):
-        if isinstance(x, jax.core.Tracer):
+        # None where jax decides: a tracer, or an uncommitted array (built without a device), which
+        # jax moves next to the committed arrays it meets; naming its device in an allocation would
+        # commit the new array there (to the default device) and clash with them
+        if isinstance(x, jax.core.Tracer) or not getattr(x, "committed", True):
             return None
         devices = x.devices()
         return next(iter(devices)) if len(devices) == 1 else x.sharding
 
     def default_device(self):
         return None
+
+    def user_device(self, device):
+        if not isinstance(device, str):
+            return device  # a jax.Device or a Sharding
+        platform, _, index = device.partition(":")
+        platform = {"cuda": "gpu"}.get(platform, platform)
+        try:
+            return jax.devices(platform)[int(index or 0)]
+        except (RuntimeError, IndexError, ValueError):
+            valid = ", ".join(f"'{d.platform}:{d.id}'" for d in jax.devices())
+            raise ValueError(f"no jax device {device!r}; valid: {valid}, or a jax.Device or Sharding") from None
+
+    def same_device(self, a, b) -> bool:
+        if not (isinstance(a, jax.Device) and isinstance(b, jax.Device)):
+            return True  # a sharding or the default placement: jax itself checks where arrays meet
+        return a == b
+
+    def move(self, x, device=None, dtype=None):
+        if device is not None:
+            x = jax.device_put(x, device)
+        return x if dtype is None else self.astype(x, dtype)
 
     def portable_device(self, device):
         if isinstance(device, jax.Device):
@@ -64,22 +90,28 @@ class JaxBackend(Backend):
     def asarray(self, x, dtype=None, device=None):
         if isinstance(x, jax.core.Tracer):  # a traced value is where the trace puts it (vmap refuses a device)
             device = None
+        elif isinstance(device, jax.sharding.Sharding):  # fitted to the array's shape
+            out = jnp.asarray(x, dtype=dtype)
+            return jax.device_put(out, _placement(device, out.shape))
         return jnp.asarray(x, dtype=dtype, device=device)
 
     def zeros(self, shape, dtype, device):
-        return jnp.zeros(shape, dtype=dtype, device=device)
+        return jnp.zeros(shape, dtype=dtype, device=_placement(device, shape))
 
     def ones(self, shape, dtype, device):
-        return jnp.ones(shape, dtype=dtype, device=device)
+        return jnp.ones(shape, dtype=dtype, device=_placement(device, shape))
 
     def eye(self, n, dtype, device):
-        return jnp.eye(n, dtype=dtype, device=device)
+        return jnp.eye(n, dtype=dtype, device=_placement(device, (n, n)))
 
     def arange(self, n, device):
-        return jnp.arange(n, device=device)
+        return jnp.arange(n, device=_placement(device, (n,)))
 
     def astype(self, x, dtype):
         return x if x.dtype == dtype else x.astype(dtype)
+
+    def array_version(self, x):
+        return None if isinstance(x, jax.core.Tracer) else 0  # jax arrays never change
 
     def set_rows(self, x, index, values):
         return x.at[index].set(values)
@@ -161,10 +193,14 @@ class JaxBackend(Backend):
         if key is None or isinstance(key, int):
             key = jax.random.key(0 if key is None else key)
         out = jax.random.normal(key, shape, dtype=dtype)
-        return out if device is None or isinstance(out, jax.core.Tracer) else jax.device_put(out, device)
+        if device is None or isinstance(out, jax.core.Tracer):
+            return out
+        return jax.device_put(out, _placement(device, shape))
 
     def available_memory(self, device):
-        stats = device.memory_stats() if device is not None and hasattr(device, "memory_stats") else None
+        if device is None:  # uncommitted arrays live on the default device
+            device = jax.config.jax_default_device or jax.devices()[0]
+        stats = device.memory_stats() if hasattr(device, "memory_stats") else None
         if stats and "bytes_limit" in stats:
             return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
         return super().available_memory(device)
@@ -235,7 +271,8 @@ class JaxBackend(Backend):
         # The operator travels as its pytree leaves (taken before compute runs: it may cache
         # attributes on the operator), so the pullback sees primal arrays; so do ``fixed`` (with zero
         # cotangents). Values that A's functions close over (a matrix-free product's parameters)
-        # travel as closure-converted constants.
+        # travel as closure-converted constants. The leaves compute reports for ``info`` hold values
+        # of the custom_vjp's own trace: their arrays leave it as outputs, reported outside (_reported).
         if inside_implicit():  # a computation nested in another's custom gradient: no rule of its own
             return compute_plainly(compute, plain, A, arrays, fixed)
         given = fixed is not ABSENT
@@ -248,28 +285,35 @@ class JaxBackend(Backend):
         def at(ls):
             return jax.tree_util.tree_unflatten(treedef, ls)
 
+        reported = []  # the leaves compute reports: traced inside the call, their arrays leave it as outputs
+
         def run(ls, arrs, fx):
-            return compute(at(ls), *arrs, **({"fixed": fx} if given else {}))
+            with apart() as info:
+                value, Z, saved = compute(at(ls), *arrs, **({"fixed": fx} if given else {}))
+            reported[:] = info.leaves
+            return (value, values_of(info.leaves, _is_array)), Z, saved
 
         def pull(ls, saved, cts, fx):
-            return pullback(at(ls), saved, cts, **({"fixed": fx} if given else {}))
+            with apart():  # the adjoint computation belongs to no call's info
+                return pullback(at(ls), saved, cts, **({"fixed": fx} if given else {}))
 
         hidden = _closes_over_tracers(A) and jax.closure_convert(lambda ls, X: at(ls) @ X, leaves,
                                                                  jnp.zeros((A.shape[1], 1), A.dtype))[1]
         if not hidden:
-            return _implicit_call(run, pull, lambda ls, Z: at(ls) @ Z, leaves, arrays, fixed, z_in_pullback)
+            return _reported(reported, _implicit_call(run, pull, lambda ls, Z: at(ls) @ Z, leaves, arrays, fixed,
+                                                      z_in_pullback))
         run_c, run_consts = jax.closure_convert(run, leaves, arrays, fixed)
-        value, Z, saved = jax.eval_shape(run_c, leaves, arrays, fixed, *run_consts)
+        (value, _), Z, saved = jax.eval_shape(run_c, leaves, arrays, fixed, *run_consts)
         examples = (jax.tree_util.tree_map(_zeros_of, saved), jax.tree_util.tree_map(_zeros_of, value))
         pull_c, pull_consts = jax.closure_convert(pull, leaves, *examples, fixed)
         if z_in_pullback:
             Z = jax.eval_shape(pull_c, leaves, *examples, fixed, *pull_consts)[2]
         matmat, mm_consts = jax.closure_convert(lambda ls, X: at(ls) @ X, leaves, _zeros_of(Z))
         consts = ((tuple(run_consts), tuple(pull_consts)), tuple(mm_consts))
-        return _implicit_call(lambda ls, arrs, fx, cs: run_c(ls, arrs, fx, *cs[0][0]),
-                              lambda ls, saved, cts, fx, cs: pull_c(ls, saved, cts, fx, *cs[0][1]),
-                              lambda ls, Z, cs: matmat(ls, Z, *cs[1]),
-                              leaves, arrays, fixed, z_in_pullback, consts)
+        return _reported(reported, _implicit_call(lambda ls, arrs, fx, cs: run_c(ls, arrs, fx, *cs[0][0]),
+                                                  lambda ls, saved, cts, fx, cs: pull_c(ls, saved, cts, fx, *cs[0][1]),
+                                                  lambda ls, Z, cs: matmat(ls, Z, *cs[1]),
+                                                  leaves, arrays, fixed, z_in_pullback, consts))
 
     def register_pytree(self, cls, flatten, unflatten):
         with contextlib.suppress(ValueError):  # already registered
@@ -288,6 +332,44 @@ class JaxBackend(Backend):
         return JaxSparse(self)
 
 
+def _placement(device, shape):
+    """Where a new array of ``shape`` goes for an operator on ``device``: a device (or None) as it is;
+    a sharding fitted to the shape, so that an operator sharded over a mesh allocates its vectors,
+    identities and scalars over that mesh, sharded alike where that divides evenly.
+
+    A ``NamedSharding``'s spec is cut or padded (with None) to the array's rank, and a dimension that
+    its mesh axes do not divide evenly is replicated instead; another sharding is kept where it fits
+    the shape, else the array is replicated over its devices.
+
+    Example:
+        >>> mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("d",))
+        >>> stack = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("d", None, None))
+        >>> _placement(stack, (6,)).spec == jax.sharding.PartitionSpec("d")
+        True
+    """
+    if not isinstance(device, jax.sharding.Sharding):
+        return device
+    if isinstance(device, jax.sharding.NamedSharding):
+        spec = (*tuple(device.spec)[:len(shape)], *(None,) * (len(shape) - len(device.spec)))
+        fitted = [axes if size % _ways(device.mesh, axes) == 0 else None
+                  for size, axes in zip(shape, spec, strict=True)]
+        return jax.sharding.NamedSharding(device.mesh, jax.sharding.PartitionSpec(*fitted),
+                                          memory_kind=device.memory_kind)
+    try:
+        device.shard_shape(tuple(shape))
+    except ValueError:
+        devices = sorted(device.device_set, key=lambda d: d.id)
+        return jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), ("devices",)),
+                                          jax.sharding.PartitionSpec())
+    return device
+
+
+def _ways(mesh, axes) -> int:
+    """Into how many parts the mesh axes ``axes`` (a name, a tuple of names, or None) split a dimension."""
+    names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+    return math.prod(mesh.shape[name] for name in names)
+
+
 def _whole_blocks(x, block: int):
     """The number of blocks of ``block`` rows, and x padded with copies of its first row to that many
     whole blocks (x itself when it forms one block)."""
@@ -302,7 +384,9 @@ def _whole_blocks(x, block: int):
 def _implicit_call(compute, pullback, matmat, leaves, arrays, fixed, z_in_pullback, consts=None):
     """The custom_vjp of ``Backend.implicit`` over the operator's leaves, the arrays, ``fixed`` (zero
     cotangents) and, when A's functions close over traced values, their closure-converted constants
-    ``((of compute, of pullback), of the product)``: only the product's constants get cotangents."""
+    ``((of compute, of pullback), of the product)``: only the product's constants get cotangents.
+    ``compute``'s value is ``(value, values)``: the second part, the arrays of the leaves reported
+    inside (see :func:`_reported`), gets no cotangent."""
     extra = () if consts is None else (consts,)
 
     @jax.custom_vjp
@@ -315,7 +399,7 @@ def _implicit_call(compute, pullback, matmat, leaves, arrays, fixed, z_in_pullba
 
     def backward(residuals, cts):
         leaves, arrays, fixed, extra, Z, saved = residuals
-        out = pullback(leaves, saved, jax.tree_util.tree_map(jnp.conj, cts), fixed, *extra)
+        out = pullback(leaves, saved, jax.tree_util.tree_map(jnp.conj, cts[0]), fixed, *extra)
         Y, array_cts, Z = out if z_in_pullback else (*out, Z)
         if Z is None:
             leaf_cts = [_zero_cotangent(leaf) for leaf in leaves]
@@ -330,6 +414,20 @@ def _implicit_call(compute, pullback, matmat, leaves, arrays, fixed, z_in_pullba
 
     call.defvjp(forward, backward)
     return call(leaves, arrays, fixed, *extra)
+
+
+def _reported(leaves, out):
+    """The value of an implicit call, after reporting the ``leaves`` its compute reported, with
+    their arrays (traced inside the custom_vjp, so unusable outside it: an UnexpectedTracerError
+    under jit) replaced by the call's outputs ``out = (value, values)``."""
+    value, values = out
+    for leaf in with_values(leaves, values):
+        report(leaf)
+    return value
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, (jax.Array, jax.core.Tracer))
 
 
 def _is_tracer(x) -> bool:
@@ -366,3 +464,5 @@ BACKEND = JaxBackend()
 from linops._pytree import register_all_with_jax  # noqa: E402
 
 register_all_with_jax()
+for _report_class in (Leaf, Info):  # a call's info passes out of jax.jit and jax.vmap
+    BACKEND.register_pytree(_report_class, _report_class.tree_flatten, _report_class.tree_unflatten)

@@ -20,7 +20,7 @@ class TorchSparse(SparseFormat):
         return isinstance(x, torch.Tensor) and x.layout != torch.strided
 
     def from_triplets(self, data, row, col, shape):
-        return torch.sparse_coo_tensor(torch.stack([row, col]), data, shape, check_invariants=True)
+        return torch.sparse_coo_tensor(torch.stack([row, col]), data, shape, device=data.device, check_invariants=True)
 
     def parts(self, S) -> tuple:
         if S.ndim != 2:
@@ -36,7 +36,9 @@ class TorchSparse(SparseFormat):
 
     def coo(self, S):
         counts = S.crow_indices().diff()
-        rows = torch.repeat_interleave(torch.arange(S.shape[0], device=S.device), counts)
+        # the output size given: no device-to-host read of the counts' sum
+        rows = torch.repeat_interleave(torch.arange(S.shape[0], device=S.device), counts,
+                                       output_size=S.col_indices().shape[0])
         return rows, S.col_indices(), S.values()
 
     def cast(self, S, dtype):
@@ -58,6 +60,6 @@ class TorchSparse(SparseFormat):
     def diagonal(self, S, k: int, length: int):
         rows, cols, values = self.coo(S)
         on_diagonal = (cols - rows) == k
-        position = rows if k >= 0 else cols
+        position = torch.where(on_diagonal, rows if k >= 0 else cols, 0)  # masks, not boolean indexing (a sync)
         out = torch.zeros((length,), dtype=S.dtype, device=S.device)
-        return out.index_add(0, position[on_diagonal], values[on_diagonal])
+        return out.index_add(0, position, torch.where(on_diagonal, values, 0))

@@ -38,6 +38,9 @@ class TorchBackend(Backend):
     def is_array_type(self, cls):
         return issubclass(cls, torch.Tensor)
 
+    def is_tracer(self, x):
+        return getattr(x, "is_meta", False) is True  # a meta tensor has a shape and no values to read
+
     def canonical_dtype(self, dtype):
         if isinstance(dtype, torch.dtype):
             return dtype
@@ -69,7 +72,25 @@ class TorchBackend(Backend):
     def default_device(self):
         return torch.get_default_device()
 
+    def user_device(self, device):
+        try:
+            return torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"not a torch device: {device!r} ({err}); valid: 'cpu', 'cuda', 'cuda:1', "
+                             f"'mps', or a torch.device") from None
+
+    def same_device(self, a, b) -> bool:
+        if a is None or b is None:
+            return True
+        a, b = torch.device(a), torch.device(b)  # "cuda" is the current CUDA device, "cuda:0" one of them
+        return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+    def move(self, x, device=None, dtype=None):
+        return x.to(device=device, dtype=dtype)
+
     def asarray(self, x, dtype=None, device=None):
+        if device is None and isinstance(x, torch.Tensor):
+            device = x.device  # a tensor stays where it is (torch.set_default_device would move it)
         return torch.as_tensor(x, dtype=dtype, device=device)
 
     def zeros(self, shape, dtype, device):
@@ -86,6 +107,9 @@ class TorchBackend(Backend):
 
     def astype(self, x, dtype):
         return x if x.dtype == dtype else x.to(dtype)
+
+    def array_version(self, x):
+        return None if x.is_inference() else x._version  # in-place updates bump it; inference tensors have none
 
     def deepcopy_array(self, x, memo):
         if x.layout == torch.strided:
@@ -181,9 +205,8 @@ class TorchBackend(Backend):
         return state
 
     def random_normal(self, key, shape, dtype, device):
-        generator = key if isinstance(key, torch.Generator) else torch.Generator(device=device or "cpu")
-        if not isinstance(key, torch.Generator):
-            generator.manual_seed(0 if key is None else int(key))
+        device = _drawing_device(device)
+        generator = key if isinstance(key, torch.Generator) else _seeded(0 if key is None else int(key), device)
         return torch.randn(shape, dtype=dtype, device=device, generator=generator)
 
     def available_memory(self, device):
@@ -193,9 +216,9 @@ class TorchBackend(Backend):
         return super().available_memory(device)
 
     def scaled_normals(self, source, shapes, scales, dtype, device):
-        generator = source
+        device, generator = _drawing_device(device), source
         if source is not None and not isinstance(source, torch.Generator):
-            generator = torch.Generator(device=device or "cpu").manual_seed(int(source))
+            generator = _seeded(int(source), device)
         return [torch.randn(shape, generator=generator, dtype=dtype, device=device) * scale
                 for shape, scale in zip(shapes, scales, strict=True)]
 
@@ -266,6 +289,18 @@ class TorchBackend(Backend):
 
 
 BACKEND = TorchBackend()
+
+
+def _drawing_device(device) -> torch.device:
+    """The device random draws go to: ``device``, or torch's default device where None (where
+    ``torch.randn`` puts them, so the generator must live there too)."""
+    return torch.get_default_device() if device is None else torch.device(device)
+
+
+def _seeded(seed: int, device: torch.device):
+    """A generator on ``device`` seeded with ``seed``; None on the meta device, which has none (its
+    tensors hold no values)."""
+    return None if device.type == "meta" else torch.Generator(device=device).manual_seed(seed)
 
 
 def _floating(M):
