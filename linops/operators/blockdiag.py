@@ -31,7 +31,7 @@ from linops.operators.dense import Dense, lazify
 from linops.operators.diagonal import Diagonal
 from linops.operators.product import Product, dot
 from linops.operators.repeated import Repeated
-from linops.operators.scalar import _scaled_annotations, scale
+from linops.operators.scalar import ScalarMul, _scaled_annotations, scale
 from linops.operators.stacked import StackedBlocks
 from linops.operators.sum import Sum, add
 from linops.operators.triangular import Triangular
@@ -339,6 +339,33 @@ def add_blockdiags(A: BlockDiag, B: BlockDiag):
         return Sum(A, B)
     return BlockDiag.from_parts(tuple(add(a, b) for a, b in zip(A.parts, B.parts, strict=True)), A.layout,
                                 (A.annotations & B.annotations) - {Unitary})
+
+
+def _shifted(part, c: ScalarMul):
+    """A square-block part plus c·I: a stack's blocks shifted in one batched add (the stack keeps its
+    layout and sharding), a repeated block shifted once, any other part by its own ``add`` rules."""
+    if isinstance(part, StackedBlocks):
+        m = part.stack.shape[-1]
+        dtype = result_dtype((part, c))
+        eye = part.bk.eye(m, dtype, part.device)
+        return part.like(part.bk.astype(part.stack, dtype) + c.c * eye, part.kind,
+                         (part.annotations & c.annotations) - {Unitary}, triangular=True)
+    if isinstance(part, Repeated):
+        return Repeated(_shifted(part.A, c), part.reps)
+    return add(part, ScalarMul(c.c, part.shape, c.dtype, annotations=c.annotations, **c._placement()))
+
+
+@dispatch(name="add", when=square_blocks)
+def add_blockdiag_scalar(A: BlockDiag, B: ScalarMul):
+    """diag(Aᵢ) + c·I = diag(Aᵢ + c·I), a stack shifted in one batched add (solve, logdet, eigh stay per block)."""
+    parts = tuple(_shifted(_inherit(A, p), B) for p in A.parts)
+    return BlockDiag.from_parts(parts, A.layout, (A.annotations & B.annotations) - {Unitary})
+
+
+@dispatch(name="add", when=lambda A, B: B.square_blocks())
+def add_scalar_blockdiag(A: ScalarMul, B: BlockDiag):
+    """c·I + diag(Bᵢ) = diag(Bᵢ + c·I)."""
+    return add_blockdiag_scalar(B, A)
 
 
 @dispatch(name="scale")

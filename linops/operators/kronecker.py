@@ -77,34 +77,56 @@ class Kronecker(LinearOperator):
         return float(sum(op.matvec_cost() * (n / max(op.shape[1], 1)) for op in self.ops))
 
     def _matmat(self, X):
-        # X is the tensor (n₁, …, n_d, k); each step applies one factor to the leading axis
-        # and rotates that axis to the end: (n_i, rest) -> (rest, m_i).
         xp = self.bk.xp
         k = X.shape[1]
         if 0 in self.shape or k == 0:
             return self.bk.zeros((self.shape[0], k), X.dtype, self.device)
-        size = self.shape[1] * k
-        Y = X
-        for op in self.ops:
+        if not self.bk.keeps_columns_major:
+            # X is the tensor (n₁, …, n_d, k); each step applies one factor to the leading axis
+            # and rotates that axis to the end: (n_i, rest) -> (rest, m_i).
+            size, Y = self.shape[1] * k, X
+            for op in self.ops:
+                m, n = op.shape
+                Y = op._matmat(xp.reshape(Y, (n, size // n))).mT
+                size = size // n * m
+            return xp.reshape(Y, (k, self.shape[0])).mT
+        # XLA: X held as (n_i, k, rest); each step applies one factor to the leading axis and rotates
+        # the next factor's axis to the front, (m_i, k, n_{i+1}, R) -> (n_{i+1}, k, R, m_i). The k
+        # columns stay the major part of every merged axis, so columns sharded over devices stay
+        # sharded (each device applies the factors to its own columns; XLA fuses the transposes).
+        Y = xp.permute_dims(xp.reshape(X, (self.ops[0].shape[1], -1, k)), (0, 2, 1))
+        for op, following in zip(self.ops, self.ops[1:], strict=False):
             m, n = op.shape
-            Y = op._matmat(xp.reshape(Y, (n, size // n))).mT
-            size = size // n * m
-        return xp.reshape(Y, (k, self.shape[0])).mT
+            Y = op._matmat(xp.reshape(Y, (n, -1)))
+            Y = xp.permute_dims(xp.reshape(Y, (m, k, following.shape[1], -1)), (2, 1, 3, 0))
+        m, n = self.ops[-1].shape
+        Y = self.ops[-1]._matmat(xp.reshape(Y, (n, -1)))  # (m_d, k, m₁ … m_{d-1})
+        return xp.reshape(xp.permute_dims(xp.reshape(Y, (m, k, -1)), (2, 0, 1)), (self.shape[0], k))
 
     def _rmatmat(self, X):
-        # X is the tensor (k, m₁, …, m_d); each step applies one factor to the trailing axis
-        # and rotates it to the front: (rest, m_i) -> (n_i, rest).
         xp = self.bk.xp
         k = X.shape[0]
         if 0 in self.shape or k == 0:
             return self.bk.zeros((k, self.shape[1]), X.dtype, self.device)
-        size = self.shape[0] * k
-        Y = X
+        if not self.bk.keeps_columns_major:
+            # X is the tensor (k, m₁, …, m_d); each step applies one factor to the trailing axis
+            # and rotates it to the front: (rest, m_i) -> (n_i, rest).
+            size, Y = self.shape[0] * k, X
+            for op in reversed(self.ops):
+                m, n = op.shape
+                Y = op._rmatmat(xp.reshape(Y, (size // m, m))).mT
+                size = size // m * n
+            return xp.reshape(Y, (self.shape[1], k)).mT
+        # XLA: X held as (k, n_{i+1} … n_d, m₁ … m_i); each step applies one factor to the trailing
+        # axis and rotates its result behind k, which stays the major axis of every reshape, so rows
+        # of X sharded over devices stay sharded.
+        Y, done = X, 1
         for op in reversed(self.ops):
             m, n = op.shape
-            Y = op._rmatmat(xp.reshape(Y, (size // m, m))).mT
-            size = size // m * n
-        return xp.reshape(Y, (self.shape[1], k)).mT
+            Y = op._rmatmat(xp.reshape(Y, (-1, m)))
+            Y = xp.permute_dims(xp.reshape(Y, (k, done, -1, n)), (0, 3, 1, 2))
+            done *= n
+        return xp.reshape(Y, (k, self.shape[1]))
 
     def to_dense(self):
         xp = self.bk.xp
@@ -216,15 +238,15 @@ def kron_scalar_diagonal(A: ScalarMul, B: Diagonal):
 def kron_scalars(A: ScalarMul, B: ScalarMul):
     """a·I ⊗ b·I = (a b)·I."""
     n = A.shape[0] * B.shape[0]
-    return ScalarMul(A.c * B.c, (n, n), result_dtype((A, B)), device=A.device,
-                     annotations=common(A, B) - {Unitary}, backend=A.bk)
+    return ScalarMul(A.c * B.c, (n, n), result_dtype((A, B)), **A._placement(),
+                     annotations=common(A, B) - {Unitary})
 
 
 @dispatch(name="kron")
 def kron_identities(A: Identity, B: Identity):
     """I ⊗ I = I."""
     n = A.shape[0] * B.shape[0]
-    return Identity((n, n), result_dtype((A, B)), device=A.device, backend=A.bk)
+    return Identity((n, n), result_dtype((A, B)), **A._placement())
 
 
 # --- helpers shared with KronSum ----------------------------------------------------------------------------------
@@ -480,7 +502,7 @@ def _candidates(bk, vals, vecs, k: int, mode: str):
         return vals, vecs
     else:
         index = bk.argsmallest(-xp.abs(vals) if mode == "LM" else xp.abs(vals), k)
-    return xp.take(vals, index, axis=0), Sliced(vecs, None, index)
+    return xp.take(vals, index, axis=0), Sliced(vecs, None, index, trusted=True)
 
 
 # --- rules --------------------------------------------------------------------------------------------------------
