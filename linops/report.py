@@ -44,6 +44,17 @@ class Leaf:
     requested: str | None = None
     note: str = ""
 
+    def tree_flatten(self):
+        """The numbers (iterations, residual, error, converged) as children and the names as static
+        data: a leaf is a JAX pytree, so ``jax.jit`` and ``jax.vmap`` return the info of a call."""
+        return tuple(getattr(self, name) for name in _VALUES), (self.function, self.operator, self.algorithm,
+                                                                 self.requested, self.note)
+
+    @classmethod
+    def tree_unflatten(cls, static, values):
+        function, operator, algorithm, requested, note = static
+        return cls(function, operator, algorithm, *values, requested=requested, note=note)
+
     def __str__(self) -> str:
         parts = [f"{self.function}({self.operator}) by {self.algorithm}"]
         for name in ("iterations", "residual", "error"):
@@ -68,6 +79,23 @@ class Info:
     """
 
     leaves: list = dataclasses.field(default_factory=list)
+
+    def tree_flatten(self):
+        """The leaves as children: an Info is a JAX pytree (see :meth:`Leaf.tree_flatten`).
+
+        Example:
+            >>> import jax, numpy as np, linops as lo
+            >>> A = lo.PSD(lo.Dense(jax.numpy.asarray(np.diag([2.0, 4.0]))))
+            >>> solve = jax.jit(lambda A, b: lo.solve(A, b, alg=lo.CG(), info=True))
+            >>> x, info = solve(A, jax.numpy.ones(2))
+            >>> info.algorithm, int(info.iterations), bool(info.converged)
+            ('CG', 2, True)
+        """
+        return (self.leaves,), None
+
+    @classmethod
+    def tree_unflatten(cls, static, children):
+        return cls(list(children[0]))
 
     @property
     def algorithm(self) -> str:
@@ -155,3 +183,50 @@ def collect():
         outer = _COLLECTOR.get()
         if outer is not None:
             outer.extend(info.leaves)
+
+
+_VALUES = ("iterations", "residual", "error", "converged")
+
+
+@contextlib.contextmanager
+def apart():
+    """Collect the leaves reported inside the block into an :class:`Info` that an enclosing
+    collection does not receive: for a block that a framework traces separately (the function of a
+    custom gradient), whose arrays must leave it as its outputs (see :func:`values_of`).
+
+    Example:
+        >>> with collect() as outer:
+        ...     with apart() as inner:
+        ...         report(Leaf("solve", "A", "CG", iterations=3))
+        >>> len(inner.leaves), len(outer.leaves)
+        (1, 0)
+    """
+    info = Info()
+    token = _COLLECTOR.set(info.leaves)
+    try:
+        yield info
+    finally:
+        _COLLECTOR.reset(token)
+
+
+def values_of(leaves, is_array) -> list:
+    """The array fields of each leaf (iterations, residual, error, converged) by name: what a traced
+    block returns so that :func:`with_values` can report its leaves outside it.
+
+    Example:
+        >>> import numpy as np
+        >>> values_of([Leaf("solve", "A", "CG", iterations=np.int64(3), converged=True)],
+        ...           lambda v: isinstance(v, np.generic))
+        [{'iterations': np.int64(3)}]
+    """
+    return [{name: getattr(leaf, name) for name in _VALUES if is_array(getattr(leaf, name))} for leaf in leaves]
+
+
+def with_values(leaves, values) -> list:
+    """The leaves with their array fields replaced by ``values`` (as :func:`values_of` gives them).
+
+    Example:
+        >>> with_values([Leaf("solve", "A", "CG", iterations=0)], [{"iterations": 3}])[0].iterations
+        3
+    """
+    return [dataclasses.replace(leaf, **fields) for leaf, fields in zip(leaves, values, strict=True)]
