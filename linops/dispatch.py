@@ -36,8 +36,8 @@ import plum
 from linops.algorithms import Algorithm, Auto
 from linops.plan import _PLAN, can_read, heavy, note_plan, record, recording
 
-__all__ = ["FUNCTIONS", "apply_rule", "can_read", "dispatch", "has_structural_rule", "heavy", "note_plan",
-           "record", "recording", "register_empty_answer"]
+__all__ = ["FUNCTIONS", "apply_rule", "can_read", "dispatch", "has_structural_rule", "heavy", "is_low_precision",
+           "note_plan", "record", "recording", "refuse_low_precision", "register_empty_answer"]
 
 #: Every function that rules may extend: the public functions, the pair functions of sums and the
 #: lazy constructors. Declared here, once; ``@lo.dispatch`` refuses any other name.
@@ -216,6 +216,43 @@ def register_empty_answer(fname: str, answer) -> None:
     _EMPTY_ANSWERS[fname] = answer
 
 
+#: The functions that run no linear algebra, so that float16 / bfloat16 operators (which Monarch, BTT and
+#: Dense accept for their products) may pass through them; every other function refuses those dtypes.
+_LOW_PRECISION_ALLOWED = frozenset({"trace", "diag", "add", "dot", "scale", "transpose", "adjoint", "sliced",
+                                    "kron", "kronsum", "lazify"})
+
+
+def is_low_precision(dtype) -> bool:
+    """Whether ``dtype`` (NumPy, JAX or torch) is float16 or bfloat16; one attribute read for the
+    dtypes of 4 or more bytes.
+
+    Example:
+        >>> import numpy as np
+        >>> from linops.dispatch import is_low_precision
+        >>> is_low_precision(np.dtype("float16")), is_low_precision(np.dtype("float32"))
+        (True, False)
+    """
+    return getattr(dtype, "itemsize", 8) < 4 and str(dtype).removeprefix("torch.") in ("float16", "bfloat16")
+
+
+def refuse_low_precision(fname: str, A) -> None:
+    """Raise a TypeError when ``A`` is a float16 / bfloat16 operator: linops' factorizations, eigensolvers
+    and iterative algorithms would fail inside the frameworks or lose all accuracy in them. One
+    attribute read for the usual dtypes (no dtype of 4 or more bytes is low precision).
+
+    Example:
+        >>> import numpy as np, linops as lo
+        >>> from linops.dispatch import refuse_low_precision
+        >>> refuse_low_precision("solve", lo.Diagonal(np.ones(3)))   # float64: nothing to refuse
+    """
+    dtype = getattr(A, "dtype", None)
+    if is_low_precision(dtype):
+        name = str(dtype).removeprefix("torch.")
+        raise TypeError(f"lo.{fname}: the {type(A).__name__} of shape {A.shape} has dtype {name}, which supports "
+                        f"products only (A @ X, X @ A); linops' linear algebra needs float32 or float64, so "
+                        f"convert it first, e.g. A.to(float32) (and the right-hand side with it)")
+
+
 def apply_rule(fname: str, *args):
     """Call the rules of ``fname``; a missing rule becomes an error that says what exists.
 
@@ -230,11 +267,12 @@ def apply_rule(fname: str, *args):
             note_plan(f"lo.{fname} on a part runs with Auto: the requested {args[-1].name} is for "
                       f"lo.{_FAMILY.get(caller, caller)}")
             args = (*args[:-1], _AUTO)
+    A = args[1] if fname == "apply_unary" else args[0]
+    if getattr(getattr(A, "dtype", None), "itemsize", 8) < 4 and fname not in _LOW_PRECISION_ALLOWED:
+        refuse_low_precision(fname, A)
     empty = _EMPTY_ANSWERS.get(fname)
-    if empty is not None:
-        A = args[1] if fname == "apply_unary" else args[0]
-        if 0 in A.shape:
-            return empty(*args)
+    if empty is not None and 0 in A.shape:
+        return empty(*args)
     function = dispatch.function(fname)
     try:
         return function(*args)

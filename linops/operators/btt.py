@@ -38,6 +38,10 @@ class BTT(LinearOperator):
         (True, True)
     """
 
+    #: float16 / bfloat16 blocks are accepted for products (A @ X, X @ A) only; the linear-algebra
+    #: functions refuse them (``linops.dispatch.refuse_low_precision``).
+    _accepts_low_precision = True
+
     def __init__(self, cores, annotations=frozenset()):
         cores = list(cores)
         if len(cores) != 2:
@@ -116,7 +120,7 @@ class BTT(LinearOperator):
             >>> bool(np.allclose(BTT.from_dense(A.to_dense(), (3, 4), (4, 3), rank=2).to_dense(), A.to_dense()))
             True
         """
-        M, bk = dense_arg(M, "BTT")
+        M, bk, dtype = dense_arg(M, "BTT")
         (m2, m1), (n1, n2) = in_shape, out_shape
         if M.shape != (n1 * n2, m2 * m1):
             raise ValueError(f"BTT.from_dense: a matrix of shape {tuple(M.shape)} does not match in_shape "
@@ -126,7 +130,7 @@ class BTT(LinearOperator):
         US, VS = truncated_slices(bk, slices, rank)  # (n1, m2, n2, r), (n1, m2, r, m1)
         C2 = xp.permute_dims(US, (0, 2, 1, 3)).reshape(n1, n2, m2 * rank)
         C1 = xp.permute_dims(VS, (1, 0, 2, 3)).reshape(m2, n1 * rank, m1)
-        return cls([C1, C2])
+        return cls([bk.astype(C1, dtype), bk.astype(C2, dtype)])
 
 
 @dispatch(name="transpose")

@@ -25,7 +25,7 @@ import numpy as np
 
 from linops.algorithms import Algorithm
 from linops.backends import backend_named, backend_of_type
-from linops.dispatch import can_read, dispatch, heavy
+from linops.dispatch import can_read, dispatch, heavy, is_low_precision
 from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator
 
@@ -76,13 +76,15 @@ def check_blocks(name: str, blocks, what: str):
 
 
 def dense_arg(M, name: str):
-    """A 2-D array (or an operator, densified) and its backend, for ``from_dense``."""
+    """``(M, backend, dtype)`` for ``from_dense``: a 2-D array (or an operator, densified) in the dtype its
+    SVDs run in (float32 for a float16 / bfloat16 ``M``, whose factors are cast back to ``dtype``)."""
     if isinstance(M, LinearOperator):
         M = M.to_dense()
     bk = backend_of_type(type(M))
     if bk is None or getattr(M, "ndim", None) != 2:
         raise TypeError(f"{name}.from_dense expects a 2-D array or a LinearOperator, got {type(M).__name__}")
-    return M, bk
+    dtype = M.dtype
+    return (bk.astype(M, bk.canonical_dtype("float32")) if is_low_precision(dtype) else M), bk, dtype
 
 
 def truncated_slices(bk, S, rank: int):
@@ -124,6 +126,10 @@ class Monarch(LinearOperator):
         (True, True)
     """
 
+    #: float16 / bfloat16 blocks are accepted for products (A @ X, X @ A) only; the linear-algebra
+    #: functions refuse them (``linops.dispatch.refuse_low_precision``).
+    _accepts_low_precision = True
+
     def __init__(self, L, R, transposed: bool = False, annotations=frozenset()):
         bk = check_blocks("Monarch", L, "L")
         if check_blocks("Monarch", R, "R") is not bk:
@@ -141,32 +147,35 @@ class Monarch(LinearOperator):
         super().__init__(dtype, shape[::-1] if transposed else shape, backend=bk, annotations=annotations)
 
     # --- the two chains -------------------------------------------------------------------------
+    # Each chain is two batched block maps; the shuffles between them are reshapes and one strided view,
+    # and the second map writes its (out, nblocks, K) result in the layout the output needs
+    # (``Backend.matmul_batch_to_middle`` for products: no separate permutation copy where the backend
+    # can write a strided result).
     def _forward(self, X, apply_L, apply_R):
-        """P_{l,s}·BD(L)·P_{r,l}·BD(R) X, with the block maps given as functions on (nblocks, b, K)."""
+        """P_{l,s}·BD(L)·P_{r,l}·BD(R) X. ``apply_R`` maps a (k, p, K) stack to (k, q, K); ``apply_L``
+        maps the (l, r, K) stack to the (s, l, K) output layout (the block index in the middle)."""
         (nl, s, r), (nk, _, p) = self.L.shape, self.R.shape
         K = X.shape[-1]
-        xp = self.bk.xp
         Y = apply_R(X.reshape(nk, p, K)).reshape(r, nl, K)
-        Z = apply_L(xp.permute_dims(Y, (1, 0, 2)))
-        return xp.permute_dims(Z, (1, 0, 2)).reshape(s * nl, K)
+        return apply_L(self.bk.xp.permute_dims(Y, (1, 0, 2))).reshape(s * nl, K)
 
     def _backward(self, Y, apply_Lt, apply_Rt):
-        """BD(Rᵀ)·P_{l,r}·BD(Lᵀ)·P_{s,l} Y, with the block maps given as functions on (nblocks, b, K)."""
+        """BD(Rᵀ)·P_{l,r}·BD(Lᵀ)·P_{s,l} Y. ``apply_Lt`` maps the (l, s, K) stack to the (r, l, K)
+        layout (the block index in the middle); ``apply_Rt`` maps a (k, q, K) stack to (k, p, K)."""
         (nl, s, _), (nk, q, p) = self.L.shape, self.R.shape
         K = Y.shape[-1]
-        xp = self.bk.xp
-        Z = apply_Lt(xp.permute_dims(Y.reshape(s, nl, K), (1, 0, 2)))
-        W = apply_Rt(xp.permute_dims(Z, (1, 0, 2)).reshape(nk, q, K))
-        return W.reshape(nk * p, K)
+        Z = apply_Lt(self.bk.xp.permute_dims(Y.reshape(s, nl, K), (1, 0, 2)))
+        return apply_Rt(Z.reshape(nk, q, K)).reshape(nk * p, K)
 
     def _blocks(self, dtype):
         return self.bk.astype(self.L, dtype), self.bk.astype(self.R, dtype)
 
     def _apply(self, X, transpose: bool):
         L, R = self._blocks(X.dtype)
+        to_middle = self.bk.matmul_batch_to_middle
         if transpose:
-            return self._backward(X, lambda Z: L.mT @ Z, lambda Z: R.mT @ Z)
-        return self._forward(X, lambda Z: L @ Z, lambda Z: R @ Z)
+            return self._backward(X, lambda Z: to_middle(L.mT, Z), lambda Z: R.mT @ Z)
+        return self._forward(X, lambda Z: to_middle(L, Z), lambda Z: R @ Z)
 
     def _matmat(self, X):
         return self._apply(X, self.transposed)
@@ -229,7 +238,7 @@ class Monarch(LinearOperator):
             >>> bool(np.allclose(Monarch.from_dense(A.to_dense(), 4).to_dense(), A.to_dense()))
             True
         """
-        M, bk = dense_arg(M, "Monarch")
+        M, bk, dtype = dense_arg(M, "Monarch")
         m, n = M.shape
         if nblocks < 1 or m % nblocks or n % nblocks:
             raise ValueError(f"Monarch.from_dense: nblocks={nblocks} must divide both sides of the "
@@ -250,7 +259,7 @@ class Monarch(LinearOperator):
         columns = xp.permute_dims(US, (0, 1, 3, 2))[index[0], index[1], index[2]]  # (j, s)
         L = xp.permute_dims(columns.reshape(q, nb, s), (1, 2, 0))
         R = VS[index[0], index[1], index[2]].reshape(nb, q, p)
-        return cls(L, R)
+        return cls(bk.astype(L, dtype), bk.astype(R, dtype))
 
 
 def _square_blocks_or_none(A: Monarch):
@@ -318,9 +327,12 @@ def solve_monarch(A: Monarch, B: object, alg: Algorithm):
 
         return apply
 
+    def to_middle(apply):
+        return lambda Z: bk.xp.permute_dims(apply(Z), (1, 0, 2))
+
     # (Mᵀ)⁻¹ = P·BD(L⁻ᵀ)·Pᵀ·BD(R⁻ᵀ) and M⁻¹ = BD(R⁻¹)·P·BD(L⁻¹)·Pᵀ
-    X = (A._forward(B, solver(L.mT), solver(R.mT)) if A.transposed
-         else A._backward(B, solver(L), solver(R)))
+    X = (A._forward(B, to_middle(solver(L.mT)), solver(R.mT)) if A.transposed
+         else A._backward(B, to_middle(solver(L)), solver(R)))
     for failed in failures:
         _raise_if_singular(A, failed)
     return X
