@@ -36,16 +36,16 @@ def inv(A: Reflection, alg: lo.Algorithm):
 def slogdet(A: Reflection, alg: lo.Algorithm):
     """det = −1: one eigenvalue −1, the rest +1."""
     xp = A.bk.xp
-    return -xp.ones((), dtype=A.dtype), xp.zeros((), dtype=A.dtype)
+    return -xp.ones((), dtype=A.dtype, device=A.device), xp.zeros((), dtype=A.dtype, device=A.device)
 
 
 @lo.dispatch
 def logdet(A: Reflection, alg: lo.Algorithm):
     """log |det| = 0."""
-    return A.bk.xp.zeros((), dtype=A.dtype)
+    return A.bk.xp.zeros((), dtype=A.dtype, device=A.device)
 
 
 @lo.dispatch
 def trace(A: Reflection, alg: lo.Algorithm):
     """n − 2."""
-    return A.bk.xp.asarray(A.shape[0] - 2, dtype=A.dtype)
+    return A.bk.xp.asarray(A.shape[0] - 2, dtype=A.dtype, device=A.device)

@@ -42,6 +42,7 @@ import scipy.optimize
 from hypothesis import strategies as st
 
 import linops as lo
+from tests.helpers import device_for, to_backend
 from tests.operator_table import ROWS, TABLE, general, randn, spd
 
 OUTCOMES = ("correct", "clear", "false_error", "silent_wrong", "unclear", "skipped")
@@ -55,18 +56,20 @@ OPERATOR_WORDS = sorted({r.cls for r in ROWS} | {"LinearOperator", "Sliced", "In
 
 # --- source code of arrays -------------------------------------------------------------------------
 def array_code(x, backend: str) -> str:
-    """Python source for the numpy array ``x`` as an array of ``backend`` (values exact)."""
+    """Python source for the numpy array ``x`` as an array of ``backend`` (values exact), on the test
+    device ``DEVICE`` (defined by :func:`namespace` and :func:`header`)."""
     x = np.asarray(x)
     lit = repr(x.tolist())
     dt = str(x.dtype)
     if x.size == 0:  # the literal would lose the shape
         mod = {"numpy": "np", "torch": "torch", "jax": "jnp"}[backend]
-        return f"{mod}.zeros({x.shape}, dtype={mod}.{dt})"
+        code = f"{mod}.zeros({x.shape}, dtype={mod}.{dt}" + (", device=DEVICE)" if backend == "torch" else ")")
+        return f"jax.device_put({code}, DEVICE)" if backend == "jax" else code
     if backend == "numpy":
         return f"np.array({lit}, dtype=np.{dt})"
     if backend == "torch":
-        return f"torch.tensor({lit}, dtype=torch.{dt})"
-    return f"jnp.array({lit}, dtype=jnp.{dt})"
+        return f"torch.tensor({lit}, dtype=torch.{dt}, device=DEVICE)"
+    return f"jax.device_put(jnp.array({lit}, dtype=jnp.{dt}), DEVICE)"
 
 
 def dtype_code(backend: str, dtype: str) -> str:
@@ -87,23 +90,32 @@ def namespace(backend: str) -> dict:
     if backend == "torch":
         import torch
 
-        ns["torch"] = torch
+        ns["torch"], ns["DEVICE"] = torch, device_for("torch")
     if backend == "jax":
         import jax
         import jax.numpy as jnp
         from jax.experimental import sparse as jsparse
 
-        ns["jax"], ns["jnp"], ns["jsparse"] = jax, jnp, jsparse
+        ns["jax"], ns["jnp"], ns["jsparse"], ns["DEVICE"] = jax, jnp, jsparse, device_for("jax")
     return ns
+
+
+def jax_index(device) -> int:
+    """The position of a jax ``device`` in ``jax.devices(device.platform)``."""
+    import jax
+
+    return jax.devices(device.platform).index(device)
 
 
 def header(backend: str, code: str) -> str:
     """The import lines a reproduction needs."""
     lines = ["import numpy as np, scipy.sparse, linops as lo"]
     if backend == "torch":
-        lines.append("import torch")
+        lines += ["import torch", f"DEVICE = torch.device({str(device_for('torch'))!r})"]
     if backend == "jax":
-        lines += ["import jax", 'jax.config.update("jax_enable_x64", True)', "import jax.numpy as jnp"]
+        device = device_for("jax")
+        lines += ["import jax", 'jax.config.update("jax_enable_x64", True)', "import jax.numpy as jnp",
+                  f"DEVICE = jax.devices({device.platform!r})[{jax_index(device)}]"]
         if "jsparse" in code:
             lines.append("from jax.experimental import sparse as jsparse")
     if "TABLE[" in code:
@@ -1044,12 +1056,4 @@ def _msg_key(err) -> str:
 
 
 def ns_arr(x, backend):
-    if backend == "numpy":
-        return x
-    if backend == "torch":
-        import torch
-
-        return torch.as_tensor(x)
-    import jax.numpy as jnp
-
-    return jnp.asarray(x)
+    return x if backend == "numpy" else to_backend(x, backend)

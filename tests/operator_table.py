@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import linops as lo
-from tests.helpers import BACKENDS, backend_dtype
+from tests.helpers import BACKENDS, backend_dtype, device_for, to_backend
 
 N = 6
 FUNCTIONS = ("solve", "logdet", "trace", "diag", "eigh")
@@ -40,17 +40,8 @@ FUNCTIONS = ("solve", "logdet", "trace", "diag", "eigh")
 
 
 def as_backend(x, backend: str):
-    """A numpy array as an array of ``backend`` (dtype kept)."""
-    x = np.asarray(x)
-    if backend == "numpy":
-        return x
-    if backend == "jax":
-        import jax.numpy as jnp
-
-        return jnp.asarray(x)
-    import torch
-
-    return torch.as_tensor(x)
+    """A numpy array as an array of ``backend`` (dtype kept), on the test device."""
+    return to_backend(x, backend)
 
 
 def xp_of(backend: str):
@@ -140,11 +131,10 @@ def convert(part, backend):
             import torch
 
             return torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data, coo.shape,
-                                           check_invariants=True).coalesce()
-        import jax.numpy as jnp
+                                           device=device_for("torch"), check_invariants=True).coalesce()
         from jax.experimental import sparse
 
-        return sparse.BCOO((jnp.asarray(coo.data), jnp.asarray(np.stack([coo.row, coo.col], axis=1))),
+        return sparse.BCOO((to_backend(coo.data, "jax"), to_backend(np.stack([coo.row, coo.col], axis=1), "jax")),
                            shape=coo.shape)
     if isinstance(part, np.ndarray):
         return as_backend(part, backend)
@@ -169,8 +159,9 @@ def _rows():
         lambda p, b, dt: lo.PSD(lo.Diagonal(p[0])), lambda p: np.diag(p[0]), psd=True, self_adjoint=True,
         structural=all5, rules={"solve": "solve_diagonal", "logdet": "logdet_diagonal",
                                 "trace": "trace_diagonal", "diag": "diag_diagonal", "eigh": "eig_diagonal"})
-    row("Identity", "Identity", lambda rng, dt: (), lambda p, b, dt: lo.Identity((n, n), backend_dtype(b, dt)),
-        lambda p: np.eye(n), psd=True, self_adjoint=True, grad=False, structural=all5,
+    row("Identity", "Identity", lambda rng, dt: (),
+        lambda p, b, dt: lo.Identity((n, n), backend_dtype(b, dt), device_for(b)), lambda p: np.eye(n),
+        psd=True, self_adjoint=True, grad=False, structural=all5,
         rules={"solve": "inv_identity", "logdet": "slogdet_scalar", "trace": "trace_scalar",
                "diag": "diag_scalar", "eigh": "eig_scalar"})
     row("ScalarMul", "ScalarMul", lambda rng, dt: (np.asarray(2.5, dtype=dt),),
@@ -290,7 +281,7 @@ def _rows():
         rules={"solve": "solve_toeplitz_levinson", "logdet": "slogdet_toeplitz_durbin",
                "trace": "trace_toeplitz", "diag": "diag_toeplitz"})
     jk = np.outer(np.arange(n), np.arange(n))
-    row("FFT", "FFT", lambda rng, dt: (), lambda p, b, dt: lo.FFT(n, backend_dtype(b, dt)),
+    row("FFT", "FFT", lambda rng, dt: (), lambda p, b, dt: lo.FFT(n, backend_dtype(b, dt), device_for(b)),
         lambda p: np.exp(-2j * np.pi * jk / n) / np.sqrt(n), real_ok=False, grad=False,
         structural=fsd({"solve", "logdet"}), rules={"solve": "solve_fft", "logdet": "slogdet_fft"})
 
@@ -412,7 +403,7 @@ def _rows():
         def matmat(X):
             return (M.to(X.dtype) if b == "torch" else M.astype(X.dtype)) @ X
 
-        return lo.LinearOperator(backend_dtype(b, dt), M.shape, matmat=matmat)
+        return lo.LinearOperator(backend_dtype(b, dt), M.shape, matmat=matmat, device=device_for(b))
 
     row("LinearOperator", "LinearOperator", lambda rng, dt: (general(rng, n, dt),), build_matrix_free,
         lambda p: p[0])

@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg
 
 import linops as lo
-from tests.helpers import BACKENDS, assert_close, to_backend, to_numpy
+from tests.helpers import BACKENDS, assert_close, jarr, tdev, to_backend, to_numpy
 
 N = 40
 
@@ -274,32 +274,32 @@ def test_jax_jit_and_vmap_of_cg_lanczos_slq():
     def solve(M, b):
         return lo.solve(lo.PSD(lo.Dense(M)), b, alg=lo.CG(tol=1e-10))
 
-    assert_close(solve(jnp.asarray(M), jnp.asarray(b)), np.linalg.solve(M, b))
-    scales = jnp.asarray([1.0, 2.0, 4.0])
+    assert_close(solve(jarr(M), jarr(b)), np.linalg.solve(M, b))
+    scales = jarr([1.0, 2.0, 4.0])
     batched = jax.vmap(lambda s: solve(s * jnp.asarray(M), jnp.asarray(b)))(scales)
     assert_close(batched, np.stack([np.linalg.solve(s * M, b) for s in (1.0, 2.0, 4.0)]))
     # not converged under jit with on_fail="raise": NaN, consistently (nothing can raise there)
     bad = jax.jit(lambda M, b: lo.solve(lo.PSD(lo.Dense(M)), b, alg=lo.CG(max_iters=2)))
-    assert np.all(np.isnan(np.asarray(bad(jnp.asarray(_spd(rng, N, 1e6)), jnp.asarray(b)))))
+    assert np.all(np.isnan(np.asarray(bad(jarr(_spd(rng, N, 1e6)), jarr(b)))))
 
     vals = jax.jit(lambda M: lo.eigh(lo.SelfAdjoint(lo.Dense(M)), k=3, alg=lo.Lanczos(max_iters=N))[0])(
-        jnp.asarray(M))
+        jarr(M))
     assert_close(vals, np.linalg.eigvalsh(M)[-3:])
-    est = jax.jit(lambda M: lo.logdet(lo.PSD(lo.Dense(M)), alg=lo.SLQ(num_probes=200, key=0)))(jnp.asarray(M))
+    est = jax.jit(lambda M: lo.logdet(lo.PSD(lo.Dense(M)), alg=lo.SLQ(num_probes=200, key=0)))(jarr(M))
     assert abs(float(est) - np.linalg.slogdet(M)[1]) < 0.05 * abs(np.linalg.slogdet(M)[1])
 
 
 def test_torch_cg_gradient_flows():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(5)
-    M = torch.tensor(_spd(rng, 8, cond=5), requires_grad=True)
-    b = torch.tensor(rng.standard_normal(8))
+    M = torch.tensor(_spd(rng, 8, cond=5), requires_grad=True, device=tdev())
+    b = torch.tensor(rng.standard_normal(8), device=tdev())
     x = lo.solve(lo.PSD(lo.Dense(M)), b, alg=lo.CG(tol=1e-12))
     x.sum().backward()
-    Md = M.detach().numpy()
-    xs = np.linalg.solve(Md, b.numpy())
+    Md = to_numpy(M)
+    xs = np.linalg.solve(Md, to_numpy(b))
     expected = -np.outer(np.linalg.solve(Md.T, np.ones(8)), xs)  # d(1ᵀ M⁻¹ b)/dM
-    got = M.grad.numpy()  # CG assumes symmetry: compare along symmetric perturbations
+    got = to_numpy(M.grad)  # CG assumes symmetry: compare along symmetric perturbations
     np.testing.assert_allclose(got + got.T, expected + expected.T, rtol=1e-6, atol=1e-8)
 
 

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
 import linops as lo
-from tests.helpers import to_backend, to_numpy
+from tests.helpers import count_host_reads, tdev, to_backend, to_numpy
 
 N = 200
 _KEYS = {"LM": lambda v: -np.abs(v), "SM": np.abs, "LA": lambda v: -v.real, "SA": lambda v: v.real}
@@ -203,12 +203,9 @@ def test_torch_eig_reads_the_host_once_per_restart(monkeypatch):
 
     rng = np.random.default_rng(1)
     M = rng.standard_normal((N, N)) / np.sqrt(N) + np.diag(np.linspace(0.0, 3.0, N))
-    A = lo.Dense(torch.as_tensor(M))
+    A = lo.Dense(torch.as_tensor(M, device=tdev()))
     alg = lo.Arnoldi(tol=1e-10, key=0, ncv=14, k=6, max_iters=3000)
-    reads = []
-    for name in ("item", "__bool__", "__float__", "__int__"):
-        original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, _f=original, _n=name: reads.append(_n) or _f(self))
+    reads = count_host_reads(monkeypatch)
     (_, _), stats = alg.eig(A)
     monkeypatch.undo()
     restarts = (int(stats.iterations) - 14) // 4
@@ -330,12 +327,9 @@ def test_torch_function_times_reads_the_host_once_per_growth(monkeypatch):
     import torch
 
     M = _positive(np.random.default_rng(7), 150)
-    A = lo.Dense(torch.as_tensor(M))
-    B = torch.as_tensor(np.random.default_rng(1).standard_normal((150, 2)))
-    reads = []
-    for name in ("item", "__bool__", "__float__", "__int__"):
-        original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, _f=original, _n=name: reads.append(_n) or _f(self))
+    A = lo.Dense(torch.as_tensor(M, device=tdev()))
+    B = torch.as_tensor(np.random.default_rng(1).standard_normal((150, 2)), device=tdev())
+    reads = count_host_reads(monkeypatch)
     _, stats = lo.Arnoldi(tol=1e-10).apply_unary(A, torch.exp, B)
     monkeypatch.undo()
     growths = {20: 1, 40: 2, 80: 3}[stats.iterations]
@@ -404,10 +398,9 @@ def test_torch_power_iteration_reads_the_host_every_check(monkeypatch):
     import torch
 
     M = np.diag(np.linspace(1.0, 10.0, 40)) + np.diag(np.ones(39) * 0.2, 1)
-    reads = []
-    original = torch.Tensor.__bool__
-    monkeypatch.setattr(torch.Tensor, "__bool__", lambda self: reads.append(1) or original(self))
-    _, stats = lo.PowerIteration(tol=1e-10, max_iters=2000, check_every=8).eig(lo.Dense(torch.as_tensor(M)))
+    A = lo.Dense(torch.as_tensor(M, device=tdev()))
+    reads = count_host_reads(monkeypatch, ("__bool__",))
+    _, stats = lo.PowerIteration(tol=1e-10, max_iters=2000, check_every=8).eig(A)
     monkeypatch.undo()
     assert len(reads) == -(-int(stats.iterations) // 8) + (int(stats.iterations) % 8 == 0)
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import linops as lo
-from tests.helpers import BACKENDS, to_backend
+from tests import helpers
+from tests.helpers import BACKENDS, assert_on_device, count_host_reads, device_for, tdev, to_backend
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -82,7 +83,8 @@ def test_matrix_free_backend_from_dtype_type():
     assert lo.LinearOperator(jnp.float32, (2, 2), matmat=lambda X: X).backend == "jax"
     assert lo.LinearOperator(np.float32, (2, 2), matmat=lambda X: X).backend == "numpy"
     assert lo.LinearOperator(float, (2, 2), matmat=lambda X: X).backend == "numpy"
-    assert lo.Identity((2, 2), torch.float64).device == torch.device("cpu")
+    assert lo.Identity((2, 2), torch.float64).device == torch.get_default_device()  # the CPU unless set
+    assert lo.Identity((2, 2), torch.float64, device=tdev()).device == tdev()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -101,10 +103,10 @@ def test_dtype_is_preserved(backend, dtype):
 
 def test_torch_device_is_preserved():
     torch = pytest.importorskip("torch")
-    device = torch.device("cpu")
+    device = tdev()
     A = lo.Dense(torch.eye(3, dtype=torch.float64, device=device))
     assert A.device == device and lo.I_like(A).device == device
-    assert (A @ torch.ones(3, dtype=torch.float64)).device == device
+    assert (A @ torch.ones(3, dtype=torch.float64, device=device)).device == device
     assert lo.inv(A).device == device
     if torch.cuda.is_available():
         cuda = torch.device("cuda")
@@ -140,3 +142,43 @@ def test_jax_results_stay_on_the_device_of_the_input():
     """, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_helpers_put_test_arrays_on_the_test_device(backend):
+    """tests/helpers.py: every array the helpers build lives on ``device_for(backend)``."""
+    pytest.importorskip(backend)
+    x = to_backend(np.arange(3.0), backend)
+    if backend == "numpy":
+        assert device_for(backend) is None and isinstance(x, np.ndarray)
+    elif backend == "torch":
+        assert x.device == device_for("torch")
+    else:
+        assert x.devices() == {device_for("jax")}
+    assert_on_device(x)
+
+
+def test_device_specs_parse():
+    """``--device`` specs: "gpu" is torch's "cuda", torch has one CPU, "cpu:1" is jax's second CPU device."""
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    assert helpers._torch_device("gpu") == torch.device("cuda")
+    assert helpers._torch_device("cuda:1") == torch.device("cuda", 1)
+    assert helpers._torch_device("cpu:1") == torch.device("cpu")
+    cpus = jax.devices("cpu")
+    assert helpers._jax_device("cpu:0") == cpus[0]
+    if len(cpus) > 1:
+        assert helpers._jax_device("cpu:1") == cpus[1]
+
+
+def test_count_host_reads_counts_a_read_once_under_a_torch_function_mode(monkeypatch):
+    """The proxy's default device is a torch function mode that routes ``Tensor.__bool__`` back
+    through a patched method: each read must still count once."""
+    torch = pytest.importorskip("torch")
+    x = torch.ones((), device=tdev())
+    reads = count_host_reads(monkeypatch, ("__bool__",))
+    with torch.device("meta"):  # a torch function mode, as torch.set_default_device installs
+        assert bool(x)
+    assert bool(x)
+    monkeypatch.undo()
+    assert reads == ["__bool__", "__bool__"]

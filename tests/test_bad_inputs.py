@@ -32,7 +32,7 @@ import pytest
 import scipy.sparse as sp
 
 import linops as lo
-from tests.helpers import BACKENDS, backend_dtype, to_backend, to_numpy
+from tests.helpers import BACKENDS, backend_dtype, jarr, tdev, to_backend, to_numpy
 from tests.operator_table import TABLE, convert, xp_of
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -526,7 +526,7 @@ def strided_views(bk):
     if bk == "torch":
         import torch
 
-        t, tv = torch.as_tensor(M), torch.as_tensor(v)
+        t, tv = torch.as_tensor(M, device=tdev()), torch.as_tensor(v, device=tdev())
         return t.T[::2, ::2], M.T[::2, ::2], tv[1::2], v[1::2]
     return B(M, bk)[::2, ::2], M[::2, ::2], B(v, bk)[::2], v[::2]
 
@@ -794,7 +794,7 @@ def _huge_main(backend: str):
         import jax
 
         jax.config.update("jax_enable_x64", True)
-        jax.numpy.ones(2).block_until_ready()
+        jarr(np.ones(2)).block_until_ready()
     elif backend == "torch":
         import torch  # noqa: F401 - import before the limit, as a user would
 

@@ -14,7 +14,7 @@ from linops.backends.banded import banded_back, banded_lu
 from linops.backends.banded_numpy import lapack_bands
 from linops.operators.banded import Banded, BandedInverse
 from linops.operators.tridiagonal import Tridiagonal
-from tests.helpers import assert_close, plan_rules, to_backend, to_numpy
+from tests.helpers import assert_close, jarr, plan_rules, tdev, to_backend, to_numpy
 
 OFFSETS = (-2, -1, 0, 2)
 
@@ -215,7 +215,7 @@ def _dense_tridiagonal(xp, lower, diag, upper):
 def test_logdet_gradient_torch(rng):
     torch = pytest.importorskip("torch")
     n = 8
-    parts = [torch.tensor(v, requires_grad=True) for v in
+    parts = [torch.tensor(v, requires_grad=True, device=tdev()) for v in
              (rng.standard_normal(n - 1), rng.standard_normal(n) + 0.2, rng.standard_normal(n - 1))]
     lo.logdet(Tridiagonal(*parts)).backward()
     structured = [p.grad.clone() for p in parts]
@@ -230,9 +230,9 @@ def test_logdet_gradient_jax(rng):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     n = 8
-    lower, diag, upper = (jnp.asarray(v) for v in
+    lower, diag, upper = (jarr(v) for v in
                           (rng.standard_normal(n - 1), rng.standard_normal(n) + 0.2, rng.standard_normal(n - 1)))
-    data = jnp.stack([jnp.concatenate([lower, jnp.zeros(1)]), diag, jnp.concatenate([jnp.zeros(1), upper])])
+    data = jnp.stack([jnp.concatenate([lower, jarr(np.zeros(1))]), diag, jnp.concatenate([jarr(np.zeros(1)), upper])])
 
     def structured(data):
         return lo.logdet(Banded(data, (-1, 0, 1)))
@@ -248,7 +248,7 @@ def test_tridiagonal_jax_uses_lax_solver_and_jits(rng):
     jax = pytest.importorskip("jax")
     T, M = random_tridiagonal(rng, 10, "jax", "float64")
     b = rng.standard_normal(10)
-    x = jax.jit(lambda T, b: lo.solve(T, b))(T, jax.numpy.asarray(b))
+    x = jax.jit(lambda T, b: lo.solve(T, b))(T, jarr(b))
     assert_close(x, np.linalg.solve(M, b), scale=np.linalg.cond(M))
     ab = lapack_bands([np.asarray(p) for p in T.bands().parts], T.offsets)
     assert_close(scipy.linalg.solve_banded((1, 1), ab, b), np.linalg.solve(M, b),
@@ -284,9 +284,9 @@ def test_torch_cpu_solve_uses_lapack_and_differentiates(rng, monkeypatch, n, dty
 
     monkeypatch.setattr(backend_named("torch"), "scan", _no_row_loop)
     offsets = (-2, -1, 0, 1, 3)
-    data = torch.tensor(random_data(rng, offsets, n, dtype_name), requires_grad=True)
-    B = torch.tensor(rng.standard_normal((n, 2)).astype(dtype_name), requires_grad=True)
-    weights = torch.tensor(rng.standard_normal((n, 2)).astype(dtype_name))
+    data = torch.tensor(random_data(rng, offsets, n, dtype_name), requires_grad=True, device=tdev())
+    B = torch.tensor(rng.standard_normal((n, 2)).astype(dtype_name), requires_grad=True, device=tdev())
+    weights = torch.tensor(rng.standard_normal((n, 2)).astype(dtype_name), device=tdev())
     A = Banded(data, offsets)
     X = lo.solve(A, B)  # LAPACK forward (the row loop raises); the gradient is one adjoint solve
     assert _graph_holds(X, "Implicit") and not _graph_holds(X, "BandedSolveLapack")
@@ -296,14 +296,14 @@ def test_torch_cpu_solve_uses_lapack_and_differentiates(rng, monkeypatch, n, dty
     M = _torch_dense_from_data(torch, data, offsets)
     X_dense = torch.linalg.solve(M, B)
     torch.sum(torch.abs(X_dense * weights) ** 2).backward()
-    scale = np.linalg.cond(M.detach().numpy())
-    assert_close(X.detach(), X_dense.detach().numpy(), scale=scale)
-    assert_close(structured[0], data.grad.numpy(), scale=scale**2)
-    assert_close(structured[1], B.grad.numpy(), scale=scale**2)
+    scale = np.linalg.cond(to_numpy(M))
+    assert_close(X.detach(), to_numpy(X_dense), scale=scale)
+    assert_close(structured[0], to_numpy(data.grad), scale=scale**2)
+    assert_close(structured[1], to_numpy(B.grad), scale=scale**2)
     Ainv = lo.inv(A)  # A requires grad: the banded inverse, applied with the implicit gradient
     assert isinstance(Ainv.Ainv, BandedInverse) and isinstance(lo.inv(Banded(data.detach(), offsets)), BandedInverse)
-    assert_close((Ainv @ B).detach(), X_dense.detach().numpy(), scale=scale)
-    assert_close((B.mT @ Ainv).detach(), (B.mT @ torch.linalg.inv(M)).detach().numpy(), scale=scale)
+    assert_close((Ainv @ B).detach(), to_numpy(X_dense), scale=scale)
+    assert_close((B.mT @ Ainv).detach(), to_numpy(B.mT @ torch.linalg.inv(M)), scale=scale)
 
 
 @pytest.mark.parametrize("n", [5, 3000])
@@ -312,19 +312,19 @@ def test_torch_cpu_tridiagonal_lapack_values(rng, monkeypatch, n):
 
     T, M = random_tridiagonal(rng, n, "torch", "float64")
     b = rng.standard_normal(n)
-    ab = lapack_bands([p.numpy() for p in T.bands().parts], T.offsets)
+    ab = lapack_bands([to_numpy(p) for p in T.bands().parts], T.offsets)
     expected = scipy.linalg.solve_banded((1, 1), ab, b)  # np.linalg.cond is slow at n=3000
     assert_close(M @ expected, b, scale=1e3)
     monkeypatch.setattr(backend_named("torch"), "scan", _no_row_loop)
-    x = lo.solve(T, torch.tensor(b))
+    x = lo.solve(T, torch.tensor(b, device=tdev()))
     assert isinstance(x, torch.Tensor) and x.dtype == torch.float64
     assert_close(x, expected, scale=1e3)
     sign, logabs = lo.slogdet(T)
     ref_sign, ref_logabs = np.linalg.slogdet(M)
     assert float(sign) == ref_sign and isinstance(logabs, torch.Tensor)
     assert_close(logabs, ref_logabs, scale=1e3)
-    assert_close(lo.inv(T) @ torch.tensor(b), expected, scale=1e3)
-    x32 = lo.solve(T, torch.tensor(b, dtype=torch.float32))
+    assert_close(lo.inv(T) @ torch.tensor(b, device=tdev()), expected, scale=1e3)
+    x32 = lo.solve(T, torch.tensor(b, dtype=torch.float32, device=tdev()))
     assert x32.dtype == torch.float64  # promoted to the operator's dtype, as on NumPy
 
 
@@ -333,7 +333,7 @@ def test_torch_logdet_gradient_falls_back_to_the_row_loop(rng, monkeypatch):
     torch = pytest.importorskip("torch")
 
     offsets, n = (-2, 0, 1), 7
-    data = torch.tensor(random_data(rng, offsets, n), requires_grad=True)
+    data = torch.tensor(random_data(rng, offsets, n), requires_grad=True, device=tdev())
     logabs = lo.logdet(Banded(data, offsets))
     logabs.backward()
     structured = data.grad.clone()
@@ -341,7 +341,7 @@ def test_torch_logdet_gradient_falls_back_to_the_row_loop(rng, monkeypatch):
     dense = torch.linalg.slogdet(_torch_dense_from_data(torch, data, offsets))[1]
     dense.backward()
     assert_close(logabs.detach(), float(dense.detach()))
-    assert_close(structured, data.grad.numpy())
+    assert_close(structured, to_numpy(data.grad))
     monkeypatch.setattr(backend_named("torch"), "scan", _no_row_loop)
     with torch.no_grad():
         assert_close(lo.logdet(Banded(data, offsets)), float(dense.detach()))
@@ -355,8 +355,8 @@ def test_torch_cpu_tridiagonal_solve_gradient(rng, dtype_name):
     values = [rng.standard_normal(n - 1), rng.standard_normal(n) + 0.5, rng.standard_normal(n - 1)]
     if dtype_name == "complex128":
         values = [v + 1j * rng.standard_normal(v.shape) for v in values]
-    parts = [torch.tensor(v, requires_grad=True) for v in values]
-    b, weights = torch.tensor(rng.standard_normal(n)), torch.tensor(rng.standard_normal(n))
+    parts = [torch.tensor(v, requires_grad=True, device=tdev()) for v in values]
+    b, weights = to_backend(rng.standard_normal(n), "torch"), to_backend(rng.standard_normal(n), "torch")
     x = lo.solve(Tridiagonal(*parts), b)
     assert _graph_holds(x, "Implicit")
     torch.sum(torch.abs(x * weights) ** 3).backward()
@@ -366,4 +366,4 @@ def test_torch_cpu_tridiagonal_solve_gradient(rng, dtype_name):
     dense = torch.linalg.solve(_dense_tridiagonal(torch, *parts), b.to(parts[1].dtype))
     torch.sum(torch.abs(dense * weights) ** 3).backward()
     for g, p in zip(structured, parts, strict=True):
-        assert_close(g, p.grad.numpy(), scale=1e2)
+        assert_close(g, to_numpy(p.grad), scale=1e2)

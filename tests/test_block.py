@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import linops as lo
 from linops.operators.block import SMALL, Block, Concatenated, SchurInverse, cheap_inverse, concatenate
 from linops.operators.blockdiag import BlockDiag
-from tests.helpers import assert_close, plan_rules, random_spd, to_backend
+from tests.helpers import assert_close, jarr, plan_rules, random_spd, tdev, to_backend
 
 
 def skip_jax_float32(backend, dtype):
@@ -217,12 +217,12 @@ def test_grads_through_schur_logdet_and_solve():
         M = jnp.block([[jnp.diag(d), B], [C, D]])
         return jnp.linalg.slogdet(M)[1] + jnp.sum(jnp.linalg.solve(M, b) ** 2)
 
-    args = [jnp.asarray(a) for a in (d, B, C, D, b)]
+    args = [jarr(a) for a in (d, B, C, D, b)]
     expected = jax.grad(dense_loss, argnums=(0, 1, 2, 3))(*args)
     got = jax.jit(jax.grad(lambda *a: loss(*a, args[-1], jnp), argnums=(0, 1, 2, 3)))(*args[:-1])
     for g, e in zip(got, expected, strict=True):
         assert_close(g, e, scale=10)
-    targs = [torch.tensor(a, requires_grad=True) for a in (d, B, C, D)]
-    loss(*targs, torch.tensor(b), torch).backward()
+    targs = [torch.tensor(a, requires_grad=True, device=tdev()) for a in (d, B, C, D)]
+    loss(*targs, torch.tensor(b, device=tdev()), torch).backward()
     for t, e in zip(targs, expected, strict=True):
         assert_close(t.grad, np.asarray(e), scale=10)

@@ -15,7 +15,7 @@ import linops as lo
 from linops.operators.blockdiag import BlockDiag, block_diag
 from linops.operators.repeated import Repeated
 from linops.operators.stacked import StackedBlocks
-from tests.helpers import assert_close, plan_rules, random_spd, to_backend, to_numpy
+from tests.helpers import assert_close, jarr, plan_rules, random_spd, tdev, to_backend, to_numpy
 
 
 def skip_jax_float32(backend, dtype):
@@ -356,13 +356,13 @@ def test_jax_jit_and_vmap():
 
     rng = np.random.default_rng(13)
     stacks = np.stack([_spd_stack(rng, 4, 3) for _ in range(2)])
-    A = lo.PSD(BlockDiag.from_stack(jnp.asarray(stacks[0]), reps=2))
+    A = lo.PSD(BlockDiag.from_stack(jarr(stacks[0]), reps=2))
     assert len(jax.tree_util.tree_leaves(A)) == 1  # the stacked array is the only leaf
-    x = jnp.asarray(rng.standard_normal(A.shape[0]))
+    x = jarr(rng.standard_normal(A.shape[0]))
     ref = sl.block_diag(*[M for M in stacks[0] for _ in range(2)])
     solve = jax.jit(lambda A, x: lo.solve(A, x))
     assert_close(solve(A, x), np.linalg.solve(ref, np.asarray(x)))
-    logdets = jax.vmap(lambda s: lo.logdet(lo.PSD(BlockDiag.from_stack(s))))(jnp.asarray(stacks))
+    logdets = jax.vmap(lambda s: lo.logdet(lo.PSD(BlockDiag.from_stack(s))))(jarr(stacks))
     assert_close(logdets, [np.linalg.slogdet(s)[1].sum() for s in stacks])
     batched = jax.tree_util.tree_map(lambda leaf: jnp.stack([leaf, 2 * leaf]), A)
     assert_close(jax.vmap(lo.logdet)(batched), [np.linalg.slogdet(ref)[1], np.linalg.slogdet(2 * ref)[1]])
@@ -373,8 +373,8 @@ def test_jax_grad_logdet_and_solve():
     import jax.numpy as jnp
 
     rng = np.random.default_rng(14)
-    stack = jnp.asarray(_spd_stack(rng, 3, 4))
-    b = jnp.asarray(rng.standard_normal(12))
+    stack = jarr(_spd_stack(rng, 3, 4))
+    b = jarr(rng.standard_normal(12))
 
     def loss(s):
         A = lo.PSD(BlockDiag.from_stack(s))
@@ -393,12 +393,12 @@ def test_jax_grad_logdet_and_solve():
 def test_torch_grad_logdet_and_solve():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(15)
-    stack = torch.tensor(_spd_stack(rng, 3, 4), requires_grad=True)
-    b = torch.tensor(rng.standard_normal(12))
+    stack = torch.tensor(_spd_stack(rng, 3, 4), requires_grad=True, device=tdev())
+    b = torch.tensor(rng.standard_normal(12), device=tdev())
     A = lo.PSD(BlockDiag.from_stack(stack))
     (lo.logdet(A) + (lo.solve(A, b) ** 2).sum()).backward()
     dense = stack.detach().clone().requires_grad_(True)
     M = torch.block_diag(*dense)
     (torch.linalg.slogdet(M)[1] + (torch.linalg.solve(M, b) ** 2).sum()).backward()
     sym = lambda g: (g + g.mT) / 2  # noqa: E731 - Cholesky reads one triangle
-    assert_close(sym(stack.grad), sym(dense.grad).numpy(), scale=10)
+    assert_close(sym(stack.grad), to_numpy(sym(dense.grad)), scale=10)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import linops as lo
-from tests.helpers import assert_close, to_backend, to_numpy
+from tests.helpers import assert_close, device_for, to_backend, to_numpy
 
 LEAVES = ("dense", "diagonal", "identity", "scalar", "lower", "upper", "permutation")
 NODES = ("sum", "product", "scale", "neg", "T", "H", "sub", "slice_index", "slice_range")
@@ -141,7 +141,23 @@ def test_fixed_compositions_other_backends(backend):
     for seed in range(count):
         rng = np.random.default_rng(1000 + seed)
         A, M = build(rng, backend, 4, 2 + seed % 2)
+        if _array_free(A):  # Identity/ScalarMul alone adopt no device: place them, as a user would
+            A = A.to(device_for(backend))
         check(A, M, backend, rng)
+
+
+def _array_free(A) -> bool:
+    """Whether the tree A is made of Identity and float ScalarMul leaves only (it holds no array)."""
+    leaves, stack = [], [A]
+    while stack:
+        op = stack.pop()
+        children = [v for v in vars(op).values() if isinstance(v, lo.LinearOperator)]
+        children += [x for v in vars(op).values() if isinstance(v, tuple) for x in v
+                     if isinstance(x, lo.LinearOperator)]
+        stack.extend(children)
+        leaves += [] if children else [op]
+    return all(type(op).__name__ in ("Identity", "ScalarMul") and not hasattr(getattr(op, "c", 0.0), "shape")
+               for op in leaves)
 
 
 def test_builder_covers_every_node_and_leaf():

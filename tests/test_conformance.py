@@ -14,7 +14,17 @@ import pytest
 
 import linops as lo
 from linops.operators.triangular import TriangularInverse
-from tests.helpers import BACKENDS, assert_close, backend_dtype, random_spd, to_backend, to_numpy
+from tests.helpers import (
+    BACKENDS,
+    assert_close,
+    backend_dtype,
+    device_for,
+    jarr,
+    random_spd,
+    tdev,
+    to_backend,
+    to_numpy,
+)
 
 N = 5
 
@@ -52,11 +62,11 @@ def make_diagonal(b, dt, rng):
 
 
 def make_identity(b, dt, rng):
-    return lo.Identity((N, N), backend_dtype(b, dt)), np.eye(N, dtype=dt)
+    return lo.Identity((N, N), backend_dtype(b, dt), device_for(b)), np.eye(N, dtype=dt)
 
 
 def make_scalar(b, dt, rng):
-    return lo.ScalarMul(2.5, (N, N), backend_dtype(b, dt)), 2.5 * np.eye(N, dtype=dt)
+    return lo.ScalarMul(2.5, (N, N), backend_dtype(b, dt), device_for(b)), 2.5 * np.eye(N, dtype=dt)
 
 
 def make_scalar_array(b, dt, rng):
@@ -117,14 +127,15 @@ def make_sliced(b, dt, rng):
 def make_matrix_free(b, dt, rng):
     M = _randn(rng, (4, N), dt)
     Mb = to_backend(M, b)
-    return lo.LinearOperator(backend_dtype(b, dt), (4, N), matmat=lambda X: cast(Mb, X) @ X), M
+    return lo.LinearOperator(backend_dtype(b, dt), (4, N), matmat=lambda X: cast(Mb, X) @ X,
+                             device=device_for(b)), M
 
 
 def make_matrix_free_rmatmat(b, dt, rng):
     M = _randn(rng, (N, 4), dt)
     Mb = to_backend(M, b)
     op = lo.LinearOperator(backend_dtype(b, dt), (N, 4), matmat=lambda X: cast(Mb, X) @ X,
-                           rmatmat=lambda X: X @ cast(Mb, X))
+                           rmatmat=lambda X: X @ cast(Mb, X), device=device_for(b))
     return op, M
 
 
@@ -176,12 +187,10 @@ def test_attributes(case):
     assert isinstance(op.shape, tuple)
     assert op.backend == backend
     assert str(op.dtype).removeprefix("torch.") == dt
-    if backend == "torch":
-        import torch
-
-        assert op.device == torch.device("cpu")
-    elif backend == "numpy":
+    if backend == "numpy":
         assert op.device == "cpu"
+    else:
+        assert op.device == device_for(backend), (op.device, device_for(backend))
     assert_close(op.to_dense(), M, dt)
     framework = type(to_backend(np.ones(1), backend)).__module__.split(".")[0]
     assert type(op.to_dense()).__module__.split(".")[0] == framework
@@ -323,13 +332,13 @@ def test_jax_vmap_over_batched_operators(jax):
 
     rng = np.random.default_rng(0)
     d, Ms, x = rng.standard_normal((3, N)), rng.standard_normal((3, N, N)), rng.standard_normal(N)
-    D = jax.vmap(lo.Diagonal)(jnp.asarray(d))
+    D = jax.vmap(lo.Diagonal)(jarr(d))
     assert isinstance(D, lo.Diagonal) and D.d.shape == (3, N)
     ys = jax.vmap(lambda A: A @ jnp.asarray(x))(D)
     assert_close(ys, d * x)
-    ys = jax.vmap(lambda M: (lo.Dense(M) + lo.Diagonal(M[0])) @ jnp.asarray(x))(jnp.asarray(Ms))
+    ys = jax.vmap(lambda M: (lo.Dense(M) + lo.Diagonal(M[0])) @ jnp.asarray(x))(jarr(Ms))
     assert_close(ys, np.stack([(M + np.diag(M[0])) @ x for M in Ms]))
-    cs = jnp.asarray(rng.standard_normal(3))
+    cs = jarr(rng.standard_normal(3))
     ys = jax.vmap(lambda c: (lo.ScalarMul(c, (N, N)) @ lo.Dense(jnp.asarray(Ms[0]))) @ jnp.asarray(x))(cs)
     assert_close(ys, np.stack([c * Ms[0] @ x for c in np.asarray(cs)]))
 
@@ -371,8 +380,8 @@ def test_torch_autograd_through_held_tensors(name):
     assert leaves, name
     for leaf in leaves:
         leaf.requires_grad_(True)
-    x = torch.linspace(-1.0, 1.0, M.shape[1], dtype=torch.float64)
-    w = torch.linspace(0.5, 2.0, M.shape[0], dtype=torch.float64)
+    x = torch.linspace(-1.0, 1.0, M.shape[1], dtype=torch.float64, device=tdev())
+    w = torch.linspace(0.5, 2.0, M.shape[0], dtype=torch.float64, device=tdev())
 
     def loss():
         return (w @ (op @ x)) ** 2 + (w @ op).sum()
@@ -380,7 +389,7 @@ def test_torch_autograd_through_held_tensors(name):
     loss().backward()
     # the directional derivative along a random direction, by central differences on the leaves
     gen = np.random.default_rng(7)
-    direction = [torch.as_tensor(gen.standard_normal(tuple(leaf.shape))) for leaf in leaves]
+    direction = [torch.as_tensor(gen.standard_normal(tuple(leaf.shape)), device=tdev()) for leaf in leaves]
     eps = 1e-6
     with torch.no_grad():
         for leaf, v in zip(leaves, direction, strict=False):

@@ -7,7 +7,7 @@ import pytest
 
 import linops as lo
 from linops.operators.derivatives import Hessian, Jacobian
-from tests.helpers import assert_close, to_backend, to_numpy
+from tests.helpers import assert_close, jarr, tdev, to_backend, to_numpy
 
 AUTODIFF = ("jax", "torch")
 
@@ -45,7 +45,7 @@ def dense_jacobian(backend, f, x):
         return np.asarray(jax.jacfwd(f)(x))
     import torch
 
-    return torch.autograd.functional.jacobian(f, x).numpy()
+    return to_numpy(torch.autograd.functional.jacobian(f, x))
 
 
 def dense_hessian(backend, f, x):
@@ -55,7 +55,7 @@ def dense_hessian(backend, f, x):
         return np.asarray(jax.hessian(f)(x))
     import torch
 
-    return torch.autograd.functional.hessian(f, x).numpy()
+    return to_numpy(torch.autograd.functional.hessian(f, x))
 
 
 @pytest.fixture(params=AUTODIFF)
@@ -114,12 +114,12 @@ def test_columns_are_vectorised_not_looped(rng):
         calls.append(1)
         return torch.tanh(x) * x.sum()
 
-    J = Jacobian(f, torch.as_tensor(rng.standard_normal(6)))
+    J = Jacobian(f, torch.as_tensor(rng.standard_normal(6), device=tdev()))
     calls.clear()
-    J @ torch.ones(6, 2, dtype=torch.float64)
+    J @ torch.ones(6, 2, dtype=torch.float64, device=tdev())
     few = len(calls)
     calls.clear()
-    J @ torch.ones(6, 50, dtype=torch.float64)
+    J @ torch.ones(6, 50, dtype=torch.float64, device=tdev())
     assert len(calls) == few
 
 
@@ -128,15 +128,15 @@ def test_jax_operator_through_jit(rng):
     import jax.numpy as jnp
 
     f = scalar_function("jax")
-    x = jnp.asarray(rng.standard_normal(4))
+    x = jarr(rng.standard_normal(4))
     H = Hessian(f, x)
-    v = jnp.ones(4)
+    v = jarr(np.ones(4))
     assert_close(jax.jit(lambda op, v: op @ v)(H, v), dense_hessian("jax", f, x) @ np.ones(4))
     J = Jacobian(vector_function("jax"), x)
     grad = jax.grad(lambda point: jnp.sum(Jacobian(vector_function("jax"), point) @ v))(x)
     eps = 1e-6
     fd = [(float(jnp.sum(Jacobian(vector_function("jax"), x + eps * e) @ v))
-           - float(jnp.sum(Jacobian(vector_function("jax"), x - eps * e) @ v))) / (2 * eps) for e in jnp.eye(4)]
+           - float(jnp.sum(Jacobian(vector_function("jax"), x - eps * e) @ v))) / (2 * eps) for e in jarr(np.eye(4))]
     assert_close(grad, np.array(fd), scale=1e3)
     assert J.shape == (3, 4)
 
@@ -149,18 +149,18 @@ def test_numpy_and_bad_shapes_raise():
     import torch
 
     with pytest.raises(ValueError, match="1-D"):
-        Jacobian(lambda x: x, torch.ones(2, 2))
+        Jacobian(lambda x: x, torch.ones(2, 2, device=tdev()))
     with pytest.raises(ValueError, match="f\\(x\\) must be 1-D"):
-        Jacobian(lambda x: x.sum(), torch.ones(2))
+        Jacobian(lambda x: x.sum(), torch.ones(2, device=tdev()))
     with pytest.raises(ValueError, match="0-d scalar"):
-        Hessian(lambda x: x, torch.ones(2))
+        Hessian(lambda x: x, torch.ones(2, device=tdev()))
 
 
 def test_torch_gradient_flows_to_parameters(rng):
     import torch
 
-    w = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
-    x = torch.as_tensor(rng.standard_normal(3))
+    w = torch.tensor(1.5, dtype=torch.float64, requires_grad=True, device=tdev())
+    x = torch.as_tensor(rng.standard_normal(3), device=tdev())
     J = Jacobian(lambda p: w * torch.sin(p), x)
-    (J @ torch.ones(3, dtype=torch.float64)).sum().backward()
+    (J @ torch.ones(3, dtype=torch.float64, device=tdev())).sum().backward()
     assert_close(w.grad, np.cos(to_numpy(x)).sum())

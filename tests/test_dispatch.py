@@ -8,7 +8,7 @@ import pytest
 
 import linops as lo
 from tests.downstream_pkg import Reflection
-from tests.helpers import BACKENDS, assert_close, plan_rules, random_spd, to_backend, to_numpy
+from tests.helpers import BACKENDS, assert_close, jarr, plan_rules, random_spd, to_backend, to_numpy
 
 V = np.array([1.0, 2.0, 2.0, -1.0])
 
@@ -86,11 +86,11 @@ def test_jit_over_functions_calling_linops():
         return lo.logdet(A) + lo.logdet(lo.Diagonal(d)) + lo.logdet(Reflection(v)) + x @ rhs, lo.solve(
             Reflection(v), rhs)
 
-    value, y = objective(jnp.asarray(S), jnp.ones(4), jnp.asarray(V), jnp.asarray(b))
+    value, y = objective(jarr(S), jarr(np.ones(4)), jarr(V), jarr(b))
     expected = np.linalg.slogdet(S)[1] + b @ np.linalg.solve(S + np.eye(4), b)
     assert float(value) == pytest.approx(expected)
     assert_close(y, np.linalg.solve(_dense(V), b))
-    grad = jax.grad(lambda M: objective(M, jnp.ones(4), jnp.asarray(V), jnp.asarray(b))[0])(jnp.asarray(S))
+    grad = jax.grad(lambda M: objective(M, jnp.ones(4), jnp.asarray(V), jnp.asarray(b))[0])(jarr(S))
     assert np.all(np.isfinite(np.asarray(grad)))
 
 
@@ -99,9 +99,9 @@ def test_jit_of_logdet_applied_directly():
     import jax.numpy as jnp
 
     S = random_spd(np.random.default_rng(1), 4)
-    for op, expected in ((lo.PSD(lo.Dense(jnp.asarray(S))), np.linalg.slogdet(S)[1]),
-                         (lo.Diagonal(jnp.asarray([1.0, 2.0, 4.0])), np.log(8.0)),
-                         (Reflection(jnp.asarray(V)), 0.0)):
+    for op, expected in ((lo.PSD(lo.Dense(jarr(S))), np.linalg.slogdet(S)[1]),
+                         (lo.Diagonal(jarr([1.0, 2.0, 4.0])), np.log(8.0)),
+                         (Reflection(jarr(V)), 0.0)):
         assert float(jax.jit(lo.logdet)(op)) == pytest.approx(expected)
-    sign, logabs = jax.jit(lo.slogdet)(lo.Permutation(jnp.asarray([1, 0, 2]), jnp.float64))
+    sign, logabs = jax.jit(lo.slogdet)(lo.Permutation(jarr([1, 0, 2]), jnp.float64))
     assert float(sign) == -1.0 and float(logabs) == 0.0

@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg
 
 import linops as lo
-from tests.helpers import BACKENDS, assert_close, to_backend
+from tests.helpers import BACKENDS, assert_close, device_for, tdev, to_backend
 
 
 @pytest.fixture
@@ -80,17 +80,17 @@ def test_mixed_backends_name_both():
     torch = pytest.importorskip("torch")
     jnp = pytest.importorskip("jax.numpy")
     with pytest.raises(TypeError, match=r"mixed backends: Dense\(2×2, float64\) is a numpy operator but x is a torch"):
-        lo.Dense(np.eye(2)) @ torch.ones(2)
+        lo.Dense(np.eye(2)) @ torch.ones(2, device=tdev())
     with pytest.raises(TypeError, match=r"numpy operator but x is a jax"):
         jnp.ones(2) @ lo.Dense(np.eye(2))
     with pytest.raises(TypeError, match=r"Sum: mixed backends: .* is jax but .* is torch"):
-        lo.Sum(lo.Dense(jnp.eye(2)), lo.Dense(torch.eye(2)))
+        lo.Sum(lo.Dense(jnp.eye(2)), lo.Dense(torch.eye(2, device=tdev())))
     with pytest.raises(TypeError, match=r"mixed backends: .* is torch but .* is numpy"):
-        lo.Dense(torch.eye(2)) + lo.Dense(np.eye(2))
+        lo.Dense(torch.eye(2, device=tdev())) + lo.Dense(np.eye(2))
     with pytest.raises(TypeError, match=r"mixed backends: .* is jax but .* is numpy"):
         lo.Dense(jnp.eye(2)) @ lo.Diagonal(np.ones(2))
     with pytest.raises(TypeError, match=r"mixed backends"):
-        lo.solve(lo.Dense(np.eye(2)), torch.ones(2))
+        lo.solve(lo.Dense(np.eye(2)), torch.ones(2, device=tdev()))
 
 
 def test_unsupported_dtype():
@@ -100,7 +100,7 @@ def test_unsupported_dtype():
         lo.Diagonal(np.array(["a", "b"]))
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match=r"unsupported dtype torch.bool"):
-        lo.Dense(torch.eye(2, dtype=torch.bool))
+        lo.Dense(torch.eye(2, dtype=torch.bool, device=tdev()))
     with pytest.raises(TypeError, match=r"torch backend; valid"):
         lo.Identity((2, 2), "int3", backend="torch")
 
@@ -155,7 +155,7 @@ def test_singular_matrix_errors(backend):
         with pytest.raises(lo.SingularMatrixError,
                            match=r"Diagonal\(2×2, float64(, SelfAdjoint)?\) has zeros on its diagonal"):
             call()
-    Z = lo.ScalarMul(0.0, (2, 2), D.dtype, backend=D.bk)
+    Z = lo.ScalarMul(0.0, (2, 2), D.dtype, D.device, backend=D.bk)
     with pytest.raises(lo.SingularMatrixError, match=r"ScalarMul\(2×2.*is zero"):
         lo.inv(Z)
     assert float(np.asarray(lo.slogdet(S)[0])) == 0.0  # slogdet reports singularity by sign 0
@@ -174,8 +174,9 @@ def test_matrix_function_of_negative_spectrum_raises(backend):
     # without the annotation the general eigendecomposition is complex: the principal root, as in SciPy
     root = lo.sqrt(lo.Dense(to_backend(M, backend)))
     assert_close(root.to_dense(), scipy.linalg.sqrtm(M.astype(complex)))
+    dtype = lo.Dense(to_backend(M, backend)).dtype
     with pytest.raises(ValueError, match="not defined on the spectrum"):
-        lo.sqrt(lo.ScalarMul(-4.0, (2, 2), lo.Dense(to_backend(M, backend)).dtype, backend=backend))
+        lo.sqrt(lo.ScalarMul(-4.0, (2, 2), dtype, device_for(backend), backend=backend))
 
 
 def test_algorithm_that_cannot_compute_names_the_ones_that_can():

@@ -12,7 +12,7 @@ import pytest
 
 import linops as lo
 from linops.algorithms.xtrace import XNysTrace
-from tests.helpers import BACKENDS, to_backend, to_numpy
+from tests.helpers import BACKENDS, device_for, jarr, tdev, to_backend, to_numpy
 
 ESTIMATORS = [lo.Hutch, lo.HutchPP, lo.XTrace, XNysTrace]
 DEFLATING = [lo.HutchPP, lo.XTrace, XNysTrace]
@@ -173,7 +173,7 @@ def test_key_reproducible_and_matters():
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
 def test_jax_jit(cls):
     jax = pytest.importorskip("jax")
-    M = jax.numpy.asarray(_decaying_psd())
+    M = jarr(_decaying_psd())
     key = jax.random.PRNGKey(0)
 
     @jax.jit
@@ -188,7 +188,7 @@ def test_jax_jit(cls):
 
 def test_jax_vmap_over_keys():
     jax = pytest.importorskip("jax")
-    A = lo.PSD(lo.Dense(jax.numpy.asarray(_decaying_psd())))
+    A = lo.PSD(lo.Dense(jarr(_decaying_psd())))
     keys = jax.random.split(jax.random.PRNGKey(1), 4)
     batched = jax.vmap(lambda key: lo.trace(A, alg=lo.HutchPP(num_probes=40, key=key)))(keys)
     one_by_one = [float(lo.trace(A, alg=lo.HutchPP(num_probes=40, key=key))) for key in keys]
@@ -199,7 +199,7 @@ def test_jax_vmap_over_keys():
 @pytest.mark.parametrize("cls", [lo.Hutch, lo.HutchPP, lo.XTrace], ids=lambda c: c.__name__)
 def test_torch_no_host_sync(cls, monkeypatch):
     torch = pytest.importorskip("torch")
-    A = lo.PSD(lo.Dense(torch.as_tensor(_decaying_psd())))
+    A = lo.PSD(lo.Dense(torch.as_tensor(_decaying_psd(), device=tdev())))
     syncs = []
 
     def forbid(name):
@@ -223,16 +223,16 @@ def test_torch_no_host_sync(cls, monkeypatch):
 def test_matrix_free_operator(backend_name):
     pytest.importorskip(backend_name)
     M = to_backend(_decaying_psd(), backend_name)
-    A = lo.PSD(lo.LinearOperator(M.dtype, M.shape, matmat=lambda X: M @ X))
+    A = lo.PSD(lo.LinearOperator(M.dtype, M.shape, matmat=lambda X: M @ X, device=device_for(backend_name)))
     est, info = lo.trace(A, alg=lo.XTrace(num_probes=40, key=0), info=True)
     assert abs(float(est) - np.trace(_decaying_psd())) <= 4 * float(info.error)
 
 
 def test_jax_jit_diag_and_not_psd_is_nan():
     jax = pytest.importorskip("jax")
-    M = jax.numpy.asarray(_decaying_psd())
+    M = jarr(_decaying_psd())
     diag = jax.jit(lambda M, key: lo.diag(lo.PSD(lo.Dense(M)).without_structure(),
                                           alg=lo.XTrace(num_probes=40, key=key)))
     assert np.abs(np.asarray(diag(M, jax.random.PRNGKey(0))) - np.diag(_decaying_psd())).max() < 0.02
     trace = jax.jit(lambda M: lo.trace(lo.PSD(lo.Dense(M)), alg=XNysTrace(num_probes=10, key=0)))
-    assert np.isnan(float(trace(-jax.numpy.eye(20))))  # under jit nothing can raise: NaN, as documented
+    assert np.isnan(float(trace(-jarr(np.eye(20)))))  # under jit nothing can raise: NaN, as documented

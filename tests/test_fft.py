@@ -12,7 +12,7 @@ import linops as lo
 from linops.operators.circulant import Circulant
 from linops.operators.fft import FFT
 from linops.operators.toeplitz import Toeplitz, ToeplitzInverse
-from tests.helpers import assert_close, plan_rules, to_backend, to_numpy
+from tests.helpers import assert_close, device_for, jarr, plan_rules, tdev, to_backend, to_numpy
 
 COMPLEX = {"float64": "complex128", "float32": "complex64"}
 
@@ -41,7 +41,7 @@ def random_spd_column(rng, n, complex_=False):
 # --- FFT ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("n", [1, 5, 8])
 def test_fft_products_and_unitarity(backend, dtype, n, rng):
-    F = FFT(n, complex_dtype(backend, COMPLEX[dtype]))
+    F = FFT(n, complex_dtype(backend, COMPLEX[dtype]), device_for(backend))
     assert F.backend == backend and F.isa(lo.Unitary)
     M = np.fft.fft(np.eye(n), norm="ortho")
     assert_close(F.to_dense(), M, COMPLEX[dtype])
@@ -57,7 +57,7 @@ def test_fft_products_and_unitarity(backend, dtype, n, rng):
 
 def test_fft_determinant_is_exact(backend):
     for n in range(1, 14):
-        F = FFT(n, complex_dtype(backend, "complex128"))
+        F = FFT(n, complex_dtype(backend, "complex128"), device_for(backend))
         sign, logabs = lo.slogdet(F)
         det = np.linalg.det(np.fft.fft(np.eye(n), norm="ortho"))
         assert abs(complex(to_numpy(sign)) - det) < 1e-9 and float(to_numpy(logabs)) == 0.0
@@ -296,9 +296,9 @@ def test_toeplitz_logdet_gradient_jax_and_jit(rng):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     n = 6
-    c = jnp.asarray(random_spd_column(rng, n))
+    c = jarr(random_spd_column(rng, n))
     index = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
-    b = jnp.asarray(rng.standard_normal(n))
+    b = jarr(rng.standard_normal(n))
 
     def structured(c):
         T = lo.PSD(Toeplitz(c))
@@ -315,10 +315,10 @@ def test_toeplitz_logdet_gradient_jax_and_jit(rng):
 def test_toeplitz_logdet_gradient_torch(rng):
     torch = pytest.importorskip("torch")
     n = 6
-    c = torch.tensor(random_spd_column(rng, n), requires_grad=True)
+    c = torch.tensor(random_spd_column(rng, n), requires_grad=True, device=tdev())
     lo.logdet(Toeplitz(c)).backward()
     structured = c.grad.clone()
     c.grad = None
-    index = torch.as_tensor(np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]))
+    index = torch.as_tensor(np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]), device=tdev())
     torch.linalg.slogdet(c[index])[1].backward()
     assert_close(structured, to_numpy(c.grad))

@@ -13,7 +13,16 @@ import scipy.linalg
 
 import linops as lo
 from linops.operators.triangular import TriangularInverse
-from tests.helpers import BACKENDS, assert_close, backend_dtype, plan_rules, random_spd, to_backend, to_numpy
+from tests.helpers import (
+    BACKENDS,
+    assert_close,
+    backend_dtype,
+    device_for,
+    plan_rules,
+    random_spd,
+    to_backend,
+    to_numpy,
+)
 
 N = 6
 
@@ -54,15 +63,15 @@ def f_diagonal_mixed(b, dt, rng):
 
 
 def f_identity(b, dt, rng):
-    return lo.Identity((N, N), backend_dtype(b, dt)), np.eye(N)
+    return lo.Identity((N, N), backend_dtype(b, dt), device_for(b)), np.eye(N)
 
 
 def f_scalar(b, dt, rng):
-    return lo.ScalarMul(2.5, (N, N), backend_dtype(b, dt)), 2.5 * np.eye(N)
+    return lo.ScalarMul(2.5, (N, N), backend_dtype(b, dt), device_for(b)), 2.5 * np.eye(N)
 
 
 def f_scalar_negative(b, dt, rng):
-    return lo.ScalarMul(-1.5, (N, N), backend_dtype(b, dt)), -1.5 * np.eye(N)
+    return lo.ScalarMul(-1.5, (N, N), backend_dtype(b, dt), device_for(b)), -1.5 * np.eye(N)
 
 
 def f_sum(b, dt, rng):
@@ -113,7 +122,8 @@ def f_sliced(b, dt, rng):
 def f_matrix_free(b, dt, rng):
     M = _general(rng).astype(dt)
     Mb = to_backend(M, b)
-    return lo.LinearOperator(backend_dtype(b, dt), (N, N), matmat=lambda X: Mb @ X), M.astype(np.float64)
+    return (lo.LinearOperator(backend_dtype(b, dt), (N, N), matmat=lambda X: Mb @ X, device=device_for(b)),
+            M.astype(np.float64))
 
 
 # name -> (factory, flags): "pos": real positive spectrum and diagonalisable (log, sqrt, ... apply);
@@ -303,7 +313,8 @@ def test_exact_diag_block_size_threshold(backend, n):
     pytest.importorskip(backend)
     rng = np.random.default_rng(3)
     M = rng.standard_normal((n, n))
-    op = lo.LinearOperator(backend_dtype(backend, "float64"), (n, n), matmat=lambda X: to_backend(M, backend) @ X)
+    op = lo.LinearOperator(backend_dtype(backend, "float64"), (n, n), matmat=lambda X: to_backend(M, backend) @ X,
+                           device=device_for(backend))
     for k in (-3, 0, 5) if backend != "jax" else (0,):  # jax compiles each probe block shape
         assert_close(lo.diag(op, k=k, alg=lo.Exact()), np.diag(M, k))
     assert_close(lo.trace(op), np.trace(M))
@@ -346,14 +357,14 @@ def test_eig_selection_and_ordering(backend):
 @pytest.mark.parametrize("c", [2.0, -2.0, 0.5, -0.3])
 def test_logdet_of_scaled_identity(backend, n, c):
     pytest.importorskip(backend)
-    dt = backend_dtype(backend, "float64")
-    for op in (lo.ScalarMul(c, (n, n), dt), c * lo.Identity((n, n), dt)):
+    dt, dev = backend_dtype(backend, "float64"), device_for(backend)
+    for op in (lo.ScalarMul(c, (n, n), dt, dev), c * lo.Identity((n, n), dt, dev)):
         assert float(to_numpy(lo.logdet(op))) == pytest.approx(n * np.log(abs(c)))
         sign, logabs = lo.slogdet(op)
         assert float(to_numpy(sign)) == np.sign(c) ** n
         assert float(to_numpy(logabs)) == pytest.approx(n * np.log(abs(c)))
         assert float(to_numpy(lo.det(op))) == pytest.approx(c**n)
-    assert float(to_numpy(lo.logdet(lo.Identity((n, n), dt)))) == 0.0
+    assert float(to_numpy(lo.logdet(lo.Identity((n, n), dt, dev)))) == 0.0
 
 
 def _parity(perm):
@@ -396,7 +407,7 @@ def test_pinv_of_diagonal_with_zeros(backend):
     P = lo.pinv(lo.Diagonal(to_backend(d, backend)))
     assert isinstance(P, lo.Diagonal)
     assert to_numpy(P).tolist() == np.diag([0.5, 0.0, -0.25, 0.0]).tolist()
-    Z = lo.pinv(lo.ScalarMul(0.0, (3, 3), backend_dtype(backend, "float64")))
+    Z = lo.pinv(lo.ScalarMul(0.0, (3, 3), backend_dtype(backend, "float64"), device_for(backend)))
     assert np.all(to_numpy(Z) == 0)
 
 

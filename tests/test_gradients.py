@@ -42,6 +42,7 @@ import scipy.linalg
 import scipy.sparse
 
 import linops as lo
+from tests.helpers import jarr, tdev, to_numpy
 from tests.operator_table import ROWS, TABLE, Row, convert, spd, xp_of
 
 FUNCTIONS = ("solve", "inv", "logdet", "slogdet", "trace", "diag", "eigh", "eigvecs", "exp", "sqrt")
@@ -289,11 +290,10 @@ def directions(case):
 # --- the three modes -----------------------------------------------------------------------------------
 def jax_gradient(case, jit):
     jax = pytest.importorskip("jax")
-    import jax.numpy as jnp
 
     row = case.row
     fixed = [convert(p, "jax") for p in case.parts]
-    b, w = jnp.asarray(case.b), jnp.asarray(case.w)
+    b, w = jarr(case.b), jarr(case.w)
 
     def f(dparts, b):
         parts = list(fixed)
@@ -314,8 +314,8 @@ def torch_gradient(case):
     row = case.row
     parts = [convert(p, "torch") for p in case.parts]
     leaves = [parts[i].detach().clone().requires_grad_(True) for i in case.diff]
-    b = torch.as_tensor(case.b).requires_grad_(True)
-    w = torch.as_tensor(case.w)
+    b = torch.as_tensor(case.b, device=tdev()).requires_grad_(True)
+    w = torch.as_tensor(case.w, device=tdev())
     for i, leaf in zip(case.diff, leaves, strict=True):
         parts[i] = leaf
     A = row.build(tie(row, tuple(parts)), "torch", case.dtype)
@@ -324,7 +324,7 @@ def torch_gradient(case):
         return [np.zeros(leaf.shape) for leaf in leaves], np.zeros(N)
     grads = torch.autograd.grad(value, [*leaves, b], allow_unused=True)
     # torch's gradient of a real loss in a complex variable is ∂/∂x + i ∂/∂y; JAX's is its conjugate
-    to_np = lambda g, like: np.zeros(like.shape) if g is None else g.detach().numpy().conj()  # noqa: E731
+    to_np = lambda g, like: np.zeros(like.shape) if g is None else to_numpy(g).conj()  # noqa: E731
     return [to_np(g, leaf) for g, leaf in zip(grads[:-1], leaves, strict=True)], to_np(grads[-1], b)
 
 
@@ -397,17 +397,16 @@ def test_gradient_with_algorithm(which, mode):
 def test_jax_jvp(fn):
     """``jax.jvp`` where the math allows it (the issue: grad, jit, vmap "and, where the math allows, jvp")."""
     jax = pytest.importorskip("jax")
-    import jax.numpy as jnp
 
     case = make_case(ROW_OF["Dense_psd"], fn)
     direction, db = directions(case)
-    row, w = case.row, jnp.asarray(case.w)
+    row, w = case.row, jarr(case.w)
 
     def f(M, b):
         return loss(fn, row.build(tie(row, (M,)), "jax", "float64"), b, w, case.spectral)
 
-    _, tangent = jax.jvp(f, (jnp.asarray(case.parts[0]), jnp.asarray(case.b)),
-                         (jnp.asarray(direction[0]), jnp.asarray(db)))
+    _, tangent = jax.jvp(f, (jarr(case.parts[0]), jarr(case.b)),
+                         (jarr(direction[0]), jarr(db)))
     fd = case.fd(direction, db)
     assert abs(float(tangent) - fd) <= RTOL * max(1.0, abs(fd)), (float(tangent), fd)
 
@@ -457,19 +456,18 @@ def gp_fd():
 
 def gp_grad_jax(factor, jit):
     jax = pytest.importorskip("jax")
-    import jax.numpy as jnp
 
-    x, y = (jnp.asarray(a) for a in _gp_data())
+    x, y = (jarr(a) for a in _gp_data())
     grad = jax.grad(lambda p: gp_nll(p[0], p[1], p[2], x, y, factor))
-    return np.asarray((jax.jit(grad) if jit else grad)(jnp.asarray(GP_PARAMS)))
+    return np.asarray((jax.jit(grad) if jit else grad)(jarr(GP_PARAMS)))
 
 
 def gp_grad_torch(factor):
     torch = pytest.importorskip("torch")
-    x, y = (torch.as_tensor(a) for a in _gp_data())
-    p = torch.tensor(GP_PARAMS, dtype=torch.float64, requires_grad=True)
+    x, y = (torch.as_tensor(a, device=tdev()) for a in _gp_data())
+    p = torch.tensor(GP_PARAMS, dtype=torch.float64, requires_grad=True, device=tdev())
     (g,) = torch.autograd.grad(gp_nll(p[0], p[1], p[2], x, y, factor), p)
-    return g.numpy()
+    return to_numpy(g)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -517,14 +515,15 @@ def test_exactly_degenerate_kronecker_gradient(fn, mode):
     exact = -2 * t0 * (y @ y) / a**2 if fn == "solve" else 256 * 2 * t0 / a
     if mode == "torch":
         torch = pytest.importorskip("torch")
-        t = torch.tensor(t0, dtype=torch.float64, requires_grad=True)
-        (g,) = torch.autograd.grad(degenerate_loss(t, torch.as_tensor(y), fn, torch.eye(16, dtype=torch.float64)), t)
+        t = torch.tensor(t0, dtype=torch.float64, requires_grad=True, device=tdev())
+        eye = torch.eye(16, dtype=torch.float64, device=tdev())
+        (g,) = torch.autograd.grad(degenerate_loss(t, torch.as_tensor(y, device=tdev()), fn, eye), t)
     else:
         jax = pytest.importorskip("jax")
         import jax.numpy as jnp
 
         grad = jax.grad(lambda t: degenerate_loss(t, jnp.asarray(y), fn, jnp.eye(16)))
-        g = (jax.jit(grad) if mode == "jit" else grad)(jnp.asarray(t0))
+        g = (jax.jit(grad) if mode == "jit" else grad)(jarr(t0))
     g = float(g)
     assert np.isfinite(g)
     assert abs(g - exact) <= 1e-9 * abs(exact), (g, exact)
@@ -533,11 +532,10 @@ def test_exactly_degenerate_kronecker_gradient(fn, mode):
 # --- jax.vmap of a gradient over a batch of operator parameters ----------------------------------------
 def test_jax_vmap_of_gradient_over_lengthscales():
     jax = pytest.importorskip("jax")
-    import jax.numpy as jnp
 
     rng = np.random.default_rng(4)
-    x = jnp.asarray(np.sort(rng.uniform(0, 3, 8)))
-    y = jnp.asarray(rng.standard_normal(8))
+    x = jarr(np.sort(rng.uniform(0, 3, 8)))
+    y = jarr(rng.standard_normal(8))
 
     def nll(ell):
         K = lo.Kernel(x, None, lo.rbf(ell, 1.0))
@@ -549,7 +547,7 @@ def test_jax_vmap_of_gradient_over_lengthscales():
         K = np.exp(-0.5 * d2 / ell**2) + 0.1 * np.eye(8)
         return 0.5 * np.asarray(y) @ np.linalg.solve(K, np.asarray(y)) + 0.5 * np.linalg.slogdet(K)[1]
 
-    ells = jnp.asarray([0.3, 0.7, 1.1])
+    ells = jarr([0.3, 0.7, 1.1])
     batched = np.asarray(jax.jit(jax.vmap(jax.grad(nll)))(ells))  # jit: eager vmap compiles ~10 s
     fd = np.array([(nll_dense(e + EPS) - nll_dense(e - EPS)) / (2 * EPS) for e in np.asarray(ells)])
     np.testing.assert_allclose(batched, fd, rtol=RTOL, atol=RTOL)
@@ -558,23 +556,22 @@ def test_jax_vmap_of_gradient_over_lengthscales():
 def test_jax_vmap_of_gradient_over_kronecker_scales():
     """The GP structure (Kronecker + σ²I, solved through factor eigendecompositions) batched."""
     jax = pytest.importorskip("jax")
-    import jax.numpy as jnp
 
     rng = np.random.default_rng(5)
     A1, A2 = spd(rng, 3, "float64"), spd(rng, 4, "float64")
     y = rng.standard_normal(12)
 
     def loss_fn(s):  # s = (scale of the first factor, noise)
-        K = lo.Kronecker(lo.PSD(lo.Dense(s[0] * jnp.asarray(A1))), lo.PSD(lo.Dense(jnp.asarray(A2))))
+        K = lo.Kronecker(lo.PSD(lo.Dense(s[0] * jarr(A1))), lo.PSD(lo.Dense(jarr(A2))))
         K = K + s[1] * lo.I_like(K)
-        return jnp.asarray(y) @ lo.solve(K, jnp.asarray(y)) + lo.logdet(K)
+        return jarr(y) @ lo.solve(K, jarr(y)) + lo.logdet(K)
 
     def loss_dense(s):
         K = np.kron(s[0] * A1, A2) + s[1] * np.eye(12)
         return y @ np.linalg.solve(K, y) + np.linalg.slogdet(K)[1]
 
     batch = np.array([[0.5, 0.1], [1.0, 0.3], [2.0, 0.05]])
-    got = np.asarray(jax.jit(jax.vmap(jax.grad(loss_fn)))(jnp.asarray(batch)))
+    got = np.asarray(jax.jit(jax.vmap(jax.grad(loss_fn)))(jarr(batch)))
     fd = np.array([[(loss_dense(s + EPS * e) - loss_dense(s - EPS * e)) / (2 * EPS) for e in np.eye(2)]
                    for s in batch])
     np.testing.assert_allclose(got, fd, rtol=RTOL, atol=RTOL)
@@ -583,14 +580,13 @@ def test_jax_vmap_of_gradient_over_kronecker_scales():
 def test_jax_vmap_of_gp_gradient_over_hyperparameters():
     """The GP NLL (Kernel factors over fixed grid points) batched over (ℓ, σ², output scale)."""
     jax = pytest.importorskip("jax")
-    import jax.numpy as jnp
 
     x = np.linspace(0.0, 1.0, 8)[:, None]
     y = np.random.default_rng(6).standard_normal(64)
-    xj, yj = jnp.asarray(x), jnp.asarray(y)  # the data, prepared once outside the transformation
+    xj, yj = jarr(x), jarr(y)  # the data, prepared once outside the transformation
     batch = np.array([[0.3, 0.05, 1.0], [0.5, 0.1, 1.3]])
     got = np.asarray(jax.jit(jax.vmap(jax.grad(lambda p: gp_nll(p[0], p[1], p[2], xj, yj, "kernel"))))(
-        jnp.asarray(batch)))
+        jarr(batch)))
     fd = np.array([[(gp_nll_dense(p + EPS * e, x, y) - gp_nll_dense(p - EPS * e, x, y)) / (2 * EPS)
                     for e in np.eye(3)] for p in batch])
     np.testing.assert_allclose(got, fd, rtol=RTOL)
@@ -604,7 +600,7 @@ def test_torch_gradcheck(name, fn):
     row = TABLE[name]
     parts = [convert(p, "torch") for p in row.parts(np.random.default_rng(0), "float64")]
     leaves = [p.detach().clone().requires_grad_(True) for p in parts]
-    b = torch.linspace(-1.0, 1.0, N, dtype=torch.float64).requires_grad_(True)
+    b = torch.linspace(-1.0, 1.0, N, dtype=torch.float64, device=tdev()).requires_grad_(True)
 
     def f(*args):
         A = row.build(tie(row, tuple(args[:len(leaves)])), "torch", "float64")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import linops as lo
-from tests.helpers import random_spd
+from tests.helpers import jarr, random_spd, tdev
 
 MODES = ("jax", "jit", "torch")
 
@@ -25,9 +25,9 @@ def derivative(mode, f, t=0.0):
         g = jax.grad(lambda t: f(t, jax.numpy))
         if mode == "jit":
             g = jax.jit(g)
-        return float(g(jax.numpy.asarray(t, dtype=jax.numpy.float64)))
+        return float(g(jarr(np.asarray(t, dtype=jax.numpy.float64))))
     torch = pytest.importorskip("torch")
-    t = torch.tensor(t, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(t, dtype=torch.float64, requires_grad=True, device=tdev())
     f(t, torch).backward()
     return float(t.grad)
 
@@ -264,7 +264,7 @@ def test_non_self_adjoint_eigenvector_gradient_raises():
     N[0, 0] = 30.0
 
     def f(t):
-        vecs = lo.eig(lo.Dense(jax.numpy.asarray(N) + t * jax.numpy.eye(20)), k=1,
+        vecs = lo.eig(lo.Dense(jarr(N) + t * jarr(np.eye(20))), k=1,
                       alg=lo.PowerIteration(key=0, tol=1e-12, max_iters=2000))[1]
         return jax.numpy.sum(jax.numpy.abs(vecs))
 
@@ -284,9 +284,9 @@ def test_degenerate_cluster_gives_the_invariant_gradient():
     M0, B, b = (Q * ev) @ Q.T, symmetric(rng, n), rng.standard_normal(n)
 
     def f(t):
-        _, vecs = lo.eigh(lo.Dense(jax.numpy.asarray(M0) + t * jax.numpy.asarray(B)), k=2,
+        _, vecs = lo.eigh(lo.Dense(jarr(M0) + t * jarr(B)), k=2,
                           alg=lo.Lanczos(key=0, tol=1e-10))
-        return jax.numpy.sum((vecs.T @ jax.numpy.asarray(b)) ** 2)
+        return jax.numpy.sum((vecs.T @ jarr(b)) ** 2)
 
     def projected(t):
         V = _dense_top(M0 + t * B, 2)[1]
@@ -328,7 +328,6 @@ def test_krylov_function_gradient_projection_error_falls_with_the_dimension():
     """n = 200 and a Krylov dimension far below n: the block Krylov projection is an approximation
     whose error follows the forward's accuracy (tol 1e-4 vs 1e-12)."""
     jax = pytest.importorskip("jax")
-    jnp = jax.numpy
     rng = np.random.default_rng(12)
     n = 200
     Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
@@ -344,8 +343,8 @@ def test_krylov_function_gradient_projection_error_falls_with_the_dimension():
     errors = []
     for tol in (1e-4, 1e-12):
         def f(t, tol=tol):
-            E = lo.exp(lo.SelfAdjoint(lo.Dense(jnp.asarray(M0) + t * jnp.asarray(B))), alg=lo.Lanczos(tol=tol))
-            return jnp.asarray(c) @ (E @ jnp.asarray(b))
+            E = lo.exp(lo.SelfAdjoint(lo.Dense(jarr(M0) + t * jarr(B))), alg=lo.Lanczos(tol=tol))
+            return jarr(c) @ (E @ jarr(b))
 
         got = jax.grad(f)(0.0)
         errors.append(abs(float(got) - expected) / abs(expected))
@@ -363,7 +362,7 @@ def test_gradients_vmap():
     A0, B = random_spd(rng, n), symmetric(rng, n)
 
     def A(t):
-        return lo.Dense(jnp.asarray(A0) + t * jnp.asarray(B))
+        return lo.Dense(jarr(A0) + t * jarr(B))
 
     def slq(t, key):
         return lo.logdet(lo.PSD(A(t)), alg=lo.SLQ(key=key, num_probes=4))
@@ -372,13 +371,13 @@ def test_gradients_vmap():
         return jnp.sum(lo.eigh(A(t), k=2, alg=lo.Lanczos(key=0, tol=1e-10))[0])
 
     def krylov(t):
-        return jnp.sum(lo.exp(lo.SelfAdjoint(A(t)), alg=lo.Lanczos(tol=1e-10)) @ jnp.ones(n))
+        return jnp.sum(lo.exp(lo.SelfAdjoint(A(t)), alg=lo.Lanczos(tol=1e-10)) @ jarr(np.ones(n)))
 
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     batched = jax.jit(jax.vmap(jax.grad(slq), in_axes=(None, 0)))(0.0, keys)
     one = jax.jit(jax.grad(slq))
     np.testing.assert_allclose(batched, [one(0.0, key) for key in keys], rtol=1e-9)
-    ts = jnp.array([0.0, 0.05])
+    ts = jarr([0.0, 0.05])
     for f in (eig, krylov):
         one = jax.jit(jax.grad(f))
         np.testing.assert_allclose(jax.jit(jax.vmap(jax.grad(f)))(ts), [one(t) for t in ts], rtol=1e-8)
@@ -395,8 +394,8 @@ def test_arnoldi_function_gradient_of_b_and_explicit_refusal_for_the_operator():
     N, b = rng.standard_normal((n, n)) / np.sqrt(n), rng.standard_normal(n)
 
     def f(s, t=0.0):
-        E = lo.exp(lo.Dense(jnp.asarray(N) + t * jnp.eye(n)), alg=lo.Arnoldi(tol=1e-12))
-        return jnp.sum(E @ (s * jnp.asarray(b)))
+        E = lo.exp(lo.Dense(jarr(N) + t * jarr(np.eye(n))), alg=lo.Arnoldi(tol=1e-12))
+        return jnp.sum(E @ (s * jarr(b)))
 
     assert float(jax.grad(f)(1.0)) == pytest.approx(np.sum(scipy_linalg.expm(N) @ b), rel=1e-9)
     with pytest.raises(NotImplementedError, match="self-adjoint"):

@@ -15,6 +15,7 @@ import pytest
 
 import linops as lo
 from linops.backends import backend_named
+from tests.helpers import jarr, tdev
 
 MODES = ("jax", "jax-jit", "torch")
 
@@ -35,7 +36,7 @@ def grad(mode, fn, x0):
         return float((jax.jit(g) if mode == "jax-jit" else g)(bk.asarray(x0, bk.canonical_dtype("float64"))))
     import torch
 
-    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True, device=tdev())
     fn(x).backward()
     return float(x.grad)
 
@@ -268,7 +269,7 @@ def _jax_loss(name):
 def test_jax_jit_of_grad_equals_eager_and_vmap_batches_it(name):
     jax = pytest.importorskip("jax")
     g = jax.grad(_jax_loss(name))
-    ells = jax.numpy.asarray([0.25, 0.4])
+    ells = jarr([0.25, 0.4])
     eager = [float(g(e)) for e in ells]
     # equal up to round-off (the factors' eigenvalues reach round-off level, where √ is ill-conditioned)
     assert np.allclose([float(jax.jit(g)(e)) for e in ells], eager, rtol=1e-8, atol=0)
@@ -284,11 +285,11 @@ def test_jax_forward_mode_matches_reverse_mode():
 def test_torch_gradcheck_float64():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
-    X1, X2 = (torch.tensor(rng.standard_normal((n, n)), requires_grad=True) for n in (3, 4))
-    B = torch.tensor(rng.standard_normal((12, 2)), requires_grad=True)
+    X1, X2 = (torch.tensor(rng.standard_normal((n, n)), requires_grad=True, device=tdev()) for n in (3, 4))
+    B = torch.tensor(rng.standard_normal((12, 2)), requires_grad=True, device=tdev())
 
     def psd(X):
-        return lo.PSD(lo.Dense(X @ X.mT + 0.5 * torch.eye(X.shape[0], dtype=X.dtype)))
+        return lo.PSD(lo.Dense(X @ X.mT + 0.5 * torch.eye(X.shape[0], dtype=X.dtype, device=X.device)))
 
     bk = backend_named("torch")
     assert torch.autograd.gradcheck(lambda X: bk.eigh(X + X.mT), (X1,))

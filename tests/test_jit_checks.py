@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import linops as lo
-from tests.helpers import assert_close
+from tests.helpers import assert_close, jarr
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -20,7 +20,7 @@ jnp = jax.numpy
 ])
 def test_closed_over_operators_solve_and_factor_under_jit(make):
     A = make()
-    x = jnp.ones(3)
+    x = jarr(np.ones(3))
     expected = np.linalg.solve(np.asarray(A.to_dense()), np.ones(3))
     assert_close(jax.jit(lambda v: lo.solve(A, v))(x), expected)
     assert_close(jax.jit(lambda v: lo.cholesky(A) @ v)(x), np.linalg.cholesky(np.asarray(A.to_dense())) @ np.ones(3))
@@ -28,6 +28,6 @@ def test_closed_over_operators_solve_and_factor_under_jit(make):
 
 def test_checks_still_raise_eagerly():
     with pytest.raises(lo.SingularMatrixError, match="zeros on its diagonal"):
-        lo.solve(lo.Diagonal(jnp.array([1.0, 0.0])), jnp.ones(2))
+        lo.solve(lo.Diagonal(jarr([1.0, 0.0])), jarr(np.ones(2)))
     with pytest.raises(lo.NotPSDError):
-        lo.cholesky(lo.Diagonal(jnp.array([1.0, -1.0])))
+        lo.cholesky(lo.Diagonal(jarr([1.0, -1.0])))

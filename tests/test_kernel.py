@@ -9,7 +9,7 @@ import pytest
 
 import linops as lo
 from linops.operators.kernel import Kernel, rbf
-from tests.helpers import assert_close, plan_rules, to_backend
+from tests.helpers import assert_close, jarr, plan_rules, tdev, to_backend
 
 
 def dense_rbf(x1, x2, lengthscale=1.0, variance=1.0):
@@ -94,12 +94,11 @@ def test_diag_evaluates_only_matched_pairs(rng):
 
 
 def test_diag_by_vmap_without_diagonal_method(rng):
-    import jax.numpy as jnp
-    import torch
-
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
     x1, x2 = rng.standard_normal((6, 2)), rng.standard_normal((5, 2))
-    for convert in (jnp.asarray, torch.as_tensor):
-        K = Kernel(convert(x1), convert(x2), skewed)
+    for backend in ("jax", "torch"):
+        K = Kernel(to_backend(x1, backend), to_backend(x2, backend), skewed)
         assert_close(lo.diag(K, 1), np.diagonal(dense_skewed(x1, x2), 1))
 
 
@@ -135,8 +134,8 @@ def test_jax_blocks_under_jit_and_grad(rng):
     import jax
     import jax.numpy as jnp
 
-    x = jnp.asarray(rng.standard_normal((10, 2)))
-    v = jnp.asarray(rng.standard_normal(10))
+    x = jarr(rng.standard_normal((10, 2)))
+    v = jarr(rng.standard_normal(10))
 
     def quadratic(points):
         K = Kernel(points, None, rbf(0.9), block_size=4)  # 3 blocks, the last partial
@@ -172,7 +171,7 @@ def test_errors(rng):
     import torch
 
     with pytest.raises(TypeError, match="one backend"):
-        Kernel(np.ones((3, 2)), torch.ones(3, 2), rbf())
+        Kernel(np.ones((3, 2)), torch.ones(3, 2, device=tdev()), rbf())
     with pytest.raises(ValueError, match="block_size"):
         Kernel(np.ones((3, 2)), None, rbf(), block_size=0)
     with pytest.raises(ValueError, match="square"):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import linops as lo
 from linops.operators.kronecker import DeferredEigenvectors, Kronecker, kron
 from linops.operators.kronsum import KronSum, kronsum
-from tests.helpers import assert_close, plan_rules, random_spd, to_backend, to_numpy
+from tests.helpers import assert_close, device_for, jarr, plan_rules, random_spd, tdev, to_backend, to_numpy
 
 
 def dense(backend, M, dtype, *annotations):
@@ -91,7 +91,7 @@ def test_kronecker_errors(rng):
     import torch
 
     with pytest.raises(TypeError, match="mixed backends"):
-        Kronecker(np.eye(2), torch.eye(2, dtype=torch.float64))
+        Kronecker(np.eye(2), torch.eye(2, dtype=torch.float64, device=tdev()))
     with pytest.raises(TypeError, match="2-D array"):
         Kronecker(np.ones(3))
 
@@ -104,7 +104,9 @@ def test_kron_helper_simplifies(backend):
     C = kron(lo.ScalarMul(2.0, 2, np.float64, backend=backend), lo.Diagonal(to_backend(d2, backend)))
     assert isinstance(C, lo.Diagonal)
     assert_close(C.to_dense(), np.kron(2 * np.eye(2), np.diag(d2)))
-    S = kron(lo.ScalarMul(2.0, 2, np.float64, backend=backend), lo.ScalarMul(3.0, 3, np.float64, backend=backend))
+    dev = device_for(backend)  # array-free operators alone adopt no device
+    S = kron(lo.ScalarMul(2.0, 2, np.float64, dev, backend=backend),
+             lo.ScalarMul(3.0, 3, np.float64, dev, backend=backend))
     assert isinstance(S, lo.ScalarMul) and S.shape == (6, 6)
     assert_close(S.to_dense(), 6 * np.eye(6))
     assert isinstance(kron(lo.I_like(C), lo.I_like(C)), lo.Identity)
@@ -303,7 +305,9 @@ def test_kronsum_checks_and_helper(backend):
     D = kronsum(lo.Diagonal(to_backend(a, backend)), lo.Diagonal(to_backend(b, backend)))
     assert isinstance(D, lo.Diagonal)
     assert_close(D.d, np.add.outer(a, b).ravel())
-    S = kronsum(lo.ScalarMul(2.0, 2, np.float64, backend=backend), lo.ScalarMul(3.0, 3, np.float64, backend=backend))
+    dev = device_for(backend)  # array-free operators alone adopt no device
+    S = kronsum(lo.ScalarMul(2.0, 2, np.float64, dev, backend=backend),
+                lo.ScalarMul(3.0, 3, np.float64, dev, backend=backend))
     assert isinstance(S, lo.ScalarMul)
     assert_close(S.to_dense(), 5 * np.eye(6))
     M = to_backend(np.arange(4.0).reshape(2, 2), backend)
@@ -504,8 +508,8 @@ def test_random_compositions_jax(data):
 def test_jax_jit_solve_logdet_and_grad(rng):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
-    A, B = jnp.asarray(random_spd(rng, 3)), jnp.asarray(random_spd(rng, 4))
-    b = jnp.asarray(rng.standard_normal(12))
+    A, B = jarr(random_spd(rng, 3)), jarr(random_spd(rng, 4))
+    b = jarr(rng.standard_normal(12))
 
     def build(A, B, s):
         K = Kronecker(lo.PSD(A), lo.PSD(B))
@@ -516,7 +520,7 @@ def test_jax_jit_solve_logdet_and_grad(rng):
         S = build(A, B, s)
         return lo.solve(S, b), lo.logdet(S)
 
-    s = jnp.asarray(0.3)
+    s = jarr(0.3)
     x, ld = solve_and_logdet(A, B, s, b)
     Ds = np.kron(np.asarray(A), np.asarray(B)) + 0.3 * np.eye(12)
     assert_close(x, np.linalg.solve(Ds, np.asarray(b)))
@@ -526,7 +530,7 @@ def test_jax_jit_solve_logdet_and_grad(rng):
         return lo.logdet(build(A, B, s))
 
     def reference(A):
-        return jnp.linalg.slogdet(jnp.kron(A, B) + s * jnp.eye(12))[1]
+        return jnp.linalg.slogdet(jnp.kron(A, B) + s * jarr(np.eye(12)))[1]
 
     assert_close(jax.grad(ours)(A), jax.grad(reference)(A), scale=10)
     plain = jax.grad(lambda A: lo.logdet(Kronecker(lo.PSD(A), lo.PSD(B))))(A)
@@ -535,20 +539,20 @@ def test_jax_jit_solve_logdet_and_grad(rng):
 
 def test_torch_autograd_logdet(rng):
     torch = pytest.importorskip("torch")
-    A = torch.tensor(random_spd(rng, 3), requires_grad=True)
-    B = torch.tensor(random_spd(rng, 2))
+    A = torch.tensor(random_spd(rng, 3), requires_grad=True, device=tdev())
+    B = torch.tensor(random_spd(rng, 2), device=tdev())
     K = Kronecker(lo.PSD(A), lo.PSD(B))
     (lo.logdet(K + 0.2 * lo.I_like(K))).backward()
     ours = A.grad.clone()
     A.grad = None
-    torch.linalg.slogdet(torch.kron(A, B) + 0.2 * torch.eye(6, dtype=torch.float64))[1].backward()
+    torch.linalg.slogdet(torch.kron(A, B) + 0.2 * torch.eye(6, dtype=torch.float64, device=tdev()))[1].backward()
     assert_close(ours, A.grad, scale=10)
     A.grad = None
-    x = lo.solve(Kronecker(lo.PSD(A), lo.PSD(B)), torch.ones(6, dtype=torch.float64))
+    x = lo.solve(Kronecker(lo.PSD(A), lo.PSD(B)), torch.ones(6, dtype=torch.float64, device=tdev()))
     x.sum().backward()
     ours = A.grad.clone()
     A.grad = None
-    torch.linalg.solve(torch.kron(A, B), torch.ones(6, dtype=torch.float64)).sum().backward()
+    torch.linalg.solve(torch.kron(A, B), torch.ones(6, dtype=torch.float64, device=tdev())).sum().backward()
     assert_close(ours, A.grad, scale=10)
 
 

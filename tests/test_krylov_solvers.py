@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import linops as lo
-from tests.helpers import BACKENDS, assert_close, to_backend, to_numpy
+from tests.helpers import BACKENDS, assert_close, count_host_reads, jarr, tdev, to_backend, to_numpy
 
 N = 40
 SOLVERS = {"MINRES": lo.MINRES, "GMRES": lo.GMRES, "BiCGStab": lo.BiCGStab}
@@ -303,7 +303,6 @@ def test_cost_estimates():
 @pytest.mark.parametrize("name", list(SOLVERS))
 def test_jax_jit_and_vmap(name):
     jax = pytest.importorskip("jax")
-    jnp = jax.numpy
     rng = np.random.default_rng(10)
     M = _indefinite(rng)
     B = rng.standard_normal((N, 3))
@@ -313,12 +312,12 @@ def test_jax_jit_and_vmap(name):
     def solve(M, b):
         return lo.solve(lo.SelfAdjoint(lo.Dense(M)), b, alg=make(tol=1e-11, max_iters=3000))
 
-    assert_close(solve(jnp.asarray(M), jnp.asarray(B[:, 0])), np.linalg.solve(M, B[:, 0]), scale=10)
-    batched = jax.vmap(solve, in_axes=(None, 1), out_axes=1)(jnp.asarray(M), jnp.asarray(B))
+    assert_close(solve(jarr(M), jarr(B[:, 0])), np.linalg.solve(M, B[:, 0]), scale=10)
+    batched = jax.vmap(solve, in_axes=(None, 1), out_axes=1)(jarr(M), jarr(B))
     assert_close(batched, np.linalg.solve(M, B), scale=10)
     # not converged under jit with on_fail="raise": NaN, consistently (nothing can raise there)
     bad = jax.jit(lambda M, b: lo.solve(lo.SelfAdjoint(lo.Dense(M)), b, alg=make(max_iters=2)))
-    assert np.all(np.isnan(np.asarray(bad(jnp.asarray(M), jnp.asarray(B[:, 0])))))
+    assert np.all(np.isnan(np.asarray(bad(jarr(M), jarr(B[:, 0])))))
 
 
 @pytest.mark.parametrize("name", list(SOLVERS))
@@ -326,19 +325,15 @@ def test_torch_reads_the_host_only_every_check_every_iterations(name, monkeypatc
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(11)
     M = _indefinite(rng, 120)
-    A = lo.SelfAdjoint(lo.Dense(torch.as_tensor(M)))
-    b = torch.as_tensor(rng.standard_normal(120))
+    A = lo.SelfAdjoint(lo.Dense(torch.as_tensor(M, device=tdev())))
+    b = torch.as_tensor(rng.standard_normal(120), device=tdev())
     alg = SOLVERS[name](tol=1e-10, max_iters=5000, check_every=64)
     if name == "GMRES":  # GMRES also reads the host once per restart
         alg = alg.replace(restart=60)
-    reads = []
-    for method in ("item", "__bool__", "__float__", "__int__", "tolist"):
-        original = getattr(torch.Tensor, method)
-        monkeypatch.setattr(torch.Tensor, method, lambda self, *a, _f=original, _m=method, **k: (
-            reads.append(_m), _f(self, *a, **k))[1])
+    reads = count_host_reads(monkeypatch, ("item", "__bool__", "__float__", "__int__", "tolist"))
     x, stats = alg.solve(A, b[:, None])
     monkeypatch.undo()
     iterations = int(stats.iterations)
     assert bool(stats.converged) and iterations > 100
-    assert_close(x[:, 0], np.linalg.solve(M, b.numpy()), scale=10)
+    assert_close(x[:, 0], np.linalg.solve(M, to_numpy(b)), scale=10)
     assert 0 < len(reads) <= iterations / 16 + 4, (len(reads), iterations)  # bool(cond) is counted

@@ -10,7 +10,7 @@ import pytest
 
 import linops as lo
 from linops.report import collect
-from tests.helpers import BACKENDS, assert_close, to_backend, to_numpy
+from tests.helpers import BACKENDS, assert_close, count_host_reads, jarr, tdev, to_backend, to_numpy
 
 N = 300
 
@@ -343,10 +343,10 @@ def _sparse(S, backend):
     if backend == "torch":
         import torch
 
-        return lo.Sparse(torch.tensor(S.toarray()).to_sparse_csr())
+        return lo.Sparse(torch.tensor(S.toarray(), device=tdev()).to_sparse_csr())
     from jax.experimental import sparse as jsparse
 
-    return lo.Sparse(jsparse.BCOO.fromdense(S.toarray()))
+    return lo.Sparse(jsparse.BCOO.fromdense(jarr(S.toarray())))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -386,35 +386,31 @@ def test_shift_invert_on_a_dense_operator():
 
 def test_jax_jit_and_vmap():
     jax = pytest.importorskip("jax")
-    jnp = jax.numpy
     rng = np.random.default_rng(16)
     d = np.geomspace(0.1, 10.0, 80)
     M = _hermitian(rng, d)
     lanczos = jax.jit(lambda M: lo.eigh(lo.Dense(M), k=3, alg=lo.Lanczos(ncv=10, tol=1e-10))[0])
-    assert_close(lanczos(jnp.asarray(M)), d[-3:])
+    assert_close(lanczos(jarr(M)), d[-3:])
     lobpcg = jax.jit(lambda M: lo.eigh(lo.Dense(M), k=3, which="SA", alg=lo.LOBPCG(tol=1e-9))[0])
-    assert_close(lobpcg(jnp.asarray(M)), d[:3], scale=100)
+    assert_close(lobpcg(jarr(M)), d[:3], scale=100)
     B = rng.standard_normal((80, 3))
     exp_b = jax.vmap(lambda b: lo.exp(_operator(M, "jax"), alg=lo.Lanczos(max_iters=40, tol=1e-8)) @ b,
                      in_axes=1, out_axes=1)
-    assert_close(exp_b(jnp.asarray(B)), _hermitian(np.random.default_rng(16), np.exp(d)) @ B)
+    assert_close(exp_b(jarr(B)), _hermitian(np.random.default_rng(16), np.exp(d)) @ B)
     # not converged under jit with on_fail="raise": NaN, consistently (nothing can raise there)
     bad = jax.jit(lambda M: lo.eigh(lo.Dense(M), k=3, which="SA", alg=lo.Lanczos(ncv=6, max_iters=8))[0])
-    assert np.all(np.isnan(np.asarray(bad(jnp.asarray(M)))))
+    assert np.all(np.isnan(np.asarray(bad(jarr(M)))))
 
 
 def test_torch_runs_without_a_host_sync_per_step(monkeypatch):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(17)
     d = _clustered(200)
-    M = torch.tensor(_hermitian(rng, d))
-    B = torch.tensor(rng.standard_normal((200, 2)))
+    M = torch.tensor(_hermitian(rng, d), device=tdev())
+    B = torch.tensor(rng.standard_normal((200, 2)), device=tdev())
     A = lo.SelfAdjoint(lo.Dense(M))
-    A_spd = lo.SelfAdjoint(lo.Dense(torch.tensor(_hermitian(rng, np.geomspace(0.1, 10.0, 200)))))
-    calls = []
-    for name in ("item", "__bool__", "__float__", "__int__"):
-        original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, _f=original, _n=name: (calls.append(_n), _f(self))[1])
+    A_spd = lo.SelfAdjoint(lo.Dense(torch.tensor(_hermitian(rng, np.geomspace(0.1, 10.0, 200)), device=tdev())))
+    calls = count_host_reads(monkeypatch)
     (_, _), stats = lo.Lanczos(ncv=12, tol=1e-10, k=4).eig(A)
     eig_syncs = len(calls)
     _, fstats = lo.Lanczos(tol=1e-10).apply_unary(A_spd, torch.exp, B)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import linops as lo
 from linops.operators.lowrank import LowRank, cheap_to_invert
-from tests.helpers import assert_close, plan_rules, to_backend, to_numpy
+from tests.helpers import assert_close, jarr, plan_rules, tdev, to_backend, to_numpy
 
 
 def _jax_only_first_shape(backend, first: bool):
@@ -342,8 +342,8 @@ def test_logdet_gradient_jax(rng):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     n, r = 7, 2
-    d = jnp.asarray(rng.uniform(1, 2, n))
-    U0 = jnp.asarray(rng.standard_normal((n, r)))
+    d = jarr(rng.uniform(1, 2, n))
+    U0 = jarr(rng.standard_normal((n, r)))
 
     def structured(U):
         return lo.logdet(lo.PSD(lo.Diagonal(d)) + LowRank(U))
@@ -361,12 +361,12 @@ def test_logdet_gradient_jax(rng):
 def test_logdet_and_solve_gradient_torch(rng):
     torch = pytest.importorskip("torch")
     n, r = 7, 2
-    d = torch.as_tensor(rng.uniform(1, 2, n))
-    b = torch.as_tensor(rng.standard_normal(n))
+    d = torch.as_tensor(rng.uniform(1, 2, n), device=tdev())
+    b = torch.as_tensor(rng.standard_normal(n), device=tdev())
     U0 = rng.standard_normal((n, r))
 
     def grad(fn):
-        U = torch.tensor(U0, requires_grad=True)
+        U = torch.tensor(U0, requires_grad=True, device=tdev())
         fn(U).backward()
         return U.grad
 

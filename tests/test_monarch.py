@@ -13,7 +13,7 @@ import linops as lo
 from linops.errors import SingularMatrixError
 from linops.operators.btt import BTT
 from linops.operators.monarch import Monarch, mup_std, shuffle
-from tests.helpers import assert_close, plan_rules, to_backend, to_numpy
+from tests.helpers import assert_close, device_for, jarr, plan_rules, tdev, to_backend, to_numpy
 
 SQUARE = [(2, 2), (2, 8), (4, 4), (4, 16), (8, 2), (8, 8), (3, 5)]
 RECTANGULAR = [(4, 3, 5, None), (4, 6, 2, None), (2, 4, 4, 2), (4, 2, 2, 8)]
@@ -124,11 +124,11 @@ def test_mixed_dtypes_promote(rng):
     import torch
 
     L, R = rng.standard_normal((2, 4, 4, 4))
-    M = Monarch(torch.as_tensor(L, dtype=torch.float32), torch.as_tensor(R))
+    M = Monarch(torch.as_tensor(L, dtype=torch.float32, device=tdev()), torch.as_tensor(R, device=tdev()))
     assert M.dtype == torch.float64
-    M32 = Monarch(torch.as_tensor(L, dtype=torch.float32), torch.as_tensor(R, dtype=torch.float32))
+    M32 = Monarch(to_backend(L, "torch", "float32"), to_backend(R, "torch", "float32"))
     X = rng.standard_normal((16, 2))
-    assert_close(M32 @ torch.as_tensor(X), monarch_reference(L, R) @ X, "float32")
+    assert_close(M32 @ torch.as_tensor(X, device=tdev()), monarch_reference(L, R) @ X, "float32")
 
 
 def test_monarch_rejects_bad_blocks(rng):
@@ -139,7 +139,7 @@ def test_monarch_rejects_bad_blocks(rng):
     with pytest.raises(TypeError, match="same backend"):
         import torch
 
-        Monarch(rng.standard_normal((2, 2, 2)), torch.ones(2, 2, 2))
+        Monarch(rng.standard_normal((2, 2, 2)), torch.ones(2, 2, 2, device=tdev()))
     with pytest.raises(ValueError, match="must divide"):
         Monarch.from_dense(np.ones((6, 6)), 4)
 
@@ -313,7 +313,7 @@ def test_btt_rejects_bad_cores(rng):
 
 # --- random init ----------------------------------------------------------------------------------
 def _random_ops(backend, dtype):
-    kwargs = {"backend": backend, "dtype": dtype}
+    kwargs = {"backend": backend, "dtype": dtype, "device": device_for(backend)}
     if backend == "jax":
         import jax
 
@@ -321,7 +321,7 @@ def _random_ops(backend, dtype):
     elif backend == "torch":
         import torch
 
-        kwargs["generator"] = torch.Generator().manual_seed(3)
+        kwargs["generator"] = torch.Generator(device=tdev()).manual_seed(3)
     else:
         kwargs["rng"] = 3
     return Monarch.random(16, 64, 32, **kwargs), BTT.random((16, 64), (32, 8), 4, **kwargs)
@@ -355,9 +355,9 @@ def test_jax_jit_vmap_grad():
     import jax.numpy as jnp
 
     rng = np.random.default_rng(1)
-    L, R = (jnp.asarray(a) for a in rng.standard_normal((2, 4, 4, 4)))
-    X = jnp.asarray(rng.standard_normal((16, 3)))
-    P = jnp.asarray(shuffle_matrix(4, 4))
+    L, R = (jarr(a) for a in rng.standard_normal((2, 4, 4, 4)))
+    X = jarr(rng.standard_normal((16, 3)))
+    P = jarr(shuffle_matrix(4, 4))
 
     def dense(L, R):
         return P @ jax.scipy.linalg.block_diag(*L) @ P.T @ jax.scipy.linalg.block_diag(*R)
@@ -365,7 +365,7 @@ def test_jax_jit_vmap_grad():
     M = Monarch(L, R)
     assert_close(jax.jit(lambda op, x: op @ x)(M, X), dense(L, R) @ X)
     assert_close(jax.jit(lambda op: op.T)(M).to_dense(), dense(L, R).T)
-    batch = jnp.asarray(rng.standard_normal((5, 16)))
+    batch = jarr(rng.standard_normal((5, 16)))
     assert_close(jax.vmap(lambda x: M @ x)(batch), batch @ dense(L, R).T)
     stacked = jnp.stack([L, 2 * L])
     assert_close(jax.vmap(lambda Ls: Monarch(Ls, R) @ X)(stacked)[1], dense(2 * L, R) @ X)
@@ -381,7 +381,7 @@ def test_jax_jit_vmap_grad():
     grad_logdet = jax.grad(lambda L: lo.logdet(Monarch(L, R)))(L)
     assert_close(grad_logdet, jnp.linalg.inv(L).mT)
 
-    C1, C2 = (jnp.asarray(rng.standard_normal(s)) for s in ((4, 8, 4), (4, 4, 8)))
+    C1, C2 = (jarr(rng.standard_normal(s)) for s in ((4, 8, 4), (4, 4, 8)))
     btt_grad = jax.grad(lambda c: jnp.sum((BTT([c, C2]) @ X) ** 2))(C1)
     ref_grad = jax.grad(lambda c: jnp.sum((btt_reference(c, C2, jnp.einsum) @ X) ** 2))(C1)
     assert_close(btt_grad, ref_grad)
@@ -392,20 +392,20 @@ def test_torch_autograd():
 
     rng = np.random.default_rng(2)
     L0, R0 = rng.standard_normal((2, 4, 4, 4))
-    X = torch.as_tensor(rng.standard_normal((16, 3)))
-    P = torch.as_tensor(shuffle_matrix(4, 4))
-    L, R = torch.tensor(L0, requires_grad=True), torch.tensor(R0, requires_grad=True)
+    X = torch.as_tensor(rng.standard_normal((16, 3)), device=tdev())
+    P = torch.as_tensor(shuffle_matrix(4, 4), device=tdev())
+    L, R = torch.tensor(L0, requires_grad=True, device=tdev()), torch.tensor(R0, requires_grad=True, device=tdev())
     (Monarch(L, R) @ X).pow(2).sum().backward()
-    Ld, Rd = torch.tensor(L0, requires_grad=True), torch.tensor(R0, requires_grad=True)
+    Ld, Rd = torch.tensor(L0, requires_grad=True, device=tdev()), torch.tensor(R0, requires_grad=True, device=tdev())
     (P @ torch.block_diag(*Ld) @ P.T @ torch.block_diag(*Rd) @ X).pow(2).sum().backward()
     assert_close(L.grad, Ld.grad)
     assert_close(R.grad, Rd.grad)
     L.grad = None
     lo.logdet(Monarch(L, R)).backward()
     assert_close(L.grad, np.linalg.inv(L0).transpose(0, 2, 1))
-    C1 = torch.tensor(rng.standard_normal((4, 8, 4)), requires_grad=True)
-    C2 = torch.as_tensor(rng.standard_normal((4, 4, 8)))
+    C1 = torch.tensor(rng.standard_normal((4, 8, 4)), requires_grad=True, device=tdev())
+    C2 = torch.as_tensor(rng.standard_normal((4, 4, 8)), device=tdev())
     (BTT([C1, C2]) @ X).pow(2).sum().backward()
-    C1d = torch.tensor(C1.detach().numpy(), requires_grad=True)
+    C1d = torch.tensor(C1.detach().numpy(), requires_grad=True, device=tdev())
     (btt_reference(C1d, C2, torch.einsum) @ X).pow(2).sum().backward()
     assert_close(C1.grad, C1d.grad)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import linops as lo
-from tests.helpers import TOL, assert_close, to_backend, to_numpy
+from tests.helpers import TOL, assert_close, tdev, to_backend, to_numpy
 from tests.operator_table import FUNCTIONS, ROWS, TABLE, convert, exported_operator_classes
 
 # Rules that only forward to another function (their child is the real decision).
@@ -312,8 +312,8 @@ def _grad_cases(test, rows):
 def test_torch_grad_of_matmul(row):
     torch, build, leaves = _torch_setup(row)
     op = build(*leaves)
-    x = torch.linspace(-1.0, 1.0, op.shape[1], dtype=torch.float64)
-    w = torch.linspace(0.5, 2.0, op.shape[0], dtype=torch.float64)
+    x = torch.linspace(-1.0, 1.0, op.shape[1], dtype=torch.float64, device=tdev())
+    w = torch.linspace(0.5, 2.0, op.shape[0], dtype=torch.float64, device=tdev())
     loss = (op @ x).sum() + (w @ op).sum()
     loss.backward()
     assert all(leaf.grad is not None for leaf in leaves), "gradient did not reach every held tensor"

@@ -18,7 +18,7 @@ from linops.preconditioners import (
     default_preconditioner,
     preconditioned_logdet,
 )
-from tests.helpers import assert_close, backend_dtype, random_spd, to_backend, to_numpy
+from tests.helpers import assert_close, backend_dtype, jarr, random_spd, tdev, to_backend, to_numpy
 
 
 def as_sparse(S, backend, dtype="float64"):
@@ -330,7 +330,7 @@ def test_jax_jit_and_vmap():
 
     A, dense = kernel_plus_noise("jax", n=120, lengthscale=0.05)
     P = PivotedCholesky(A, rank=20)
-    B = jnp.asarray(np.random.default_rng(2).standard_normal((120, 4)))
+    B = jarr(np.random.default_rng(2).standard_normal((120, 4)))
     assert_close(jax.jit(lambda P, B: P @ B)(P, B), to_numpy(P @ B))
     assert_close(jax.vmap(lambda b: P @ b, in_axes=1, out_axes=1)(B), to_numpy(P @ B))
 
@@ -338,7 +338,7 @@ def test_jax_jit_and_vmap():
         A = lo.PSD(lo.Dense(K) + lo.ScalarMul(1e-2, (120, 120), jnp.float64))
         return lo.solve(A, b, alg=lo.CG(tol=1e-10, P=PivotedCholesky(A, rank=20)))
 
-    K = jnp.asarray(dense - 1e-2 * np.eye(120))
+    K = jarr(dense - 1e-2 * np.eye(120))
     assert_close(jax.jit(solve)(K, B[:, 0]), np.linalg.solve(dense, np.asarray(B[:, 0])), scale=1e3)
     S = lo.PSD(as_sparse(poisson(6), "jax"))
     IC = IncompleteCholesky(S)
@@ -360,4 +360,4 @@ def test_torch_application_without_host_sync(monkeypatch):
     for name in ("item", "__bool__", "__float__", "tolist"):
         monkeypatch.setattr(torch.Tensor, name, forbidden)
     for P in preconditioners:
-        P @ torch.ones(P.shape[0], 2, dtype=torch.float64)
+        P @ torch.ones(P.shape[0], 2, dtype=torch.float64, device=tdev())

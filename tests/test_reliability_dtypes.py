@@ -13,7 +13,17 @@ import pytest
 import scipy.linalg
 
 import linops as lo
-from tests.helpers import BACKENDS, assert_close, backend_dtype, random_spd, to_backend, to_numpy
+from tests.helpers import (
+    BACKENDS,
+    assert_close,
+    backend_dtype,
+    device_for,
+    jarr,
+    random_spd,
+    tdev,
+    to_backend,
+    to_numpy,
+)
 from tests.operator_table import ROWS
 
 DTYPES = ("float32", "float64", "complex64", "complex128")
@@ -55,7 +65,8 @@ def test_complex_scalar_times_real_operator(row, backend):
 def test_complex_scalar_identity_and_scalarmul(backend, real):
     dtype = backend_dtype(backend, real)
     complex_name = {"float32": "complex64", "float64": "complex128"}[real]
-    for op in (2j * lo.Identity(3, dtype), lo.ScalarMul(2j, 3, dtype), lo.Identity(3, dtype) * 2j):
+    dev = device_for(backend)
+    for op in (2j * lo.Identity(3, dtype, dev), lo.ScalarMul(2j, 3, dtype, dev), lo.Identity(3, dtype, dev) * 2j):
         assert _name(op.dtype) == complex_name
         assert_close(op.to_dense(), 2j * np.eye(3), complex_name)
         assert_close(op.H.to_dense(), -2j * np.eye(3), complex_name)
@@ -72,7 +83,8 @@ def _operators(backend, dtype):
     I = lo.I_like(D)  # noqa: E741
     return [("Dense", D, M.astype(np.complex128 if dtype.startswith("complex") else np.float64)),
             ("2.0*I", 2.0 * I, 2.0 * np.eye(N)),
-            ("ScalarMul", lo.PSD(lo.ScalarMul(1.5, N, backend_dtype(backend, dtype))), 1.5 * np.eye(N)),
+            ("ScalarMul", lo.PSD(lo.ScalarMul(1.5, N, backend_dtype(backend, dtype), device_for(backend))),
+             1.5 * np.eye(N)),
             ("Dense+0.5*I", lo.PSD(D + 0.5 * I), M + 0.5 * np.eye(N))]
 
 
@@ -178,7 +190,7 @@ def _empty_operators(backend):
             "Tridiagonal(0)": lo.Tridiagonal(e, e, e),
             "Diagonal(0)": lo.Diagonal(e),
             "PSD Dense": lo.PSD(lo.Dense(Z)),
-            "Identity(0)": lo.Identity(0, f64)}
+            "Identity(0)": lo.Identity(0, f64, device_for(backend))}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -235,10 +247,10 @@ def test_low_precision_refused_at_construction(backend, dtype):
         M = np.eye(2, dtype=dtype)
     elif backend == "jax":
         jnp = pytest.importorskip("jax.numpy")
-        M = jnp.eye(2, dtype=getattr(jnp, dtype))
+        M = jarr(np.eye(2, dtype=getattr(jnp, dtype)))
     else:
         torch = pytest.importorskip("torch")
-        M = torch.eye(2, dtype=getattr(torch, dtype))
+        M = torch.eye(2, dtype=getattr(torch, dtype), device=tdev())
     for build in (lo.Dense, lambda M: lo.Diagonal(M[0]), lambda M: lo.Identity(2, M.dtype)):
         with pytest.raises(TypeError, match=f"unsupported dtype (torch.)?{dtype}; valid dtypes are float32, float64, "
                                             "complex64, complex128"):
@@ -423,9 +435,8 @@ def test_psd_of_nonhermitian_toeplitz_not_silently_wrong(backend):
 
 def test_annotation_trusted_under_jit():
     jax = pytest.importorskip("jax")
-    jnp = jax.numpy
 
     def logdet(d):
         return lo.logdet(lo.PSD(lo.Diagonal(d)))
 
-    assert_close(jax.jit(logdet)(jnp.array([1.0 + 0j, 2.0])), np.log(2.0))
+    assert_close(jax.jit(logdet)(jarr([1.0 + 0j, 2.0])), np.log(2.0))

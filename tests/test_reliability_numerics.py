@@ -17,7 +17,7 @@ import scipy.linalg as sla
 
 import linops as lo
 from linops.operators.block import Block, SchurInverse
-from tests.helpers import assert_close, plan_rules, to_backend, to_numpy
+from tests.helpers import assert_close, jarr, plan_rules, tdev, to_backend, to_numpy
 
 RNG = np.random.default_rng(20261129)
 B2, C2 = RNG.standard_normal((2, 2)), RNG.standard_normal((2, 2))
@@ -87,13 +87,12 @@ def test_block_well_conditioned_keeps_the_leading_pivot(backend):
 
 def test_block_under_jit_keeps_the_leading_pivot():
     jax = pytest.importorskip("jax")
-    jnp = jax.numpy
     ref = np.block([[np.diag([1.0, 2.0]), B2], [C2, D2]])
 
     def logdet(d):
-        return lo.logdet(Block([[lo.Diagonal(d), jnp.asarray(B2)], [jnp.asarray(C2), jnp.asarray(D2)]]))
+        return lo.logdet(Block([[lo.Diagonal(d), jarr(B2)], [jarr(C2), jarr(D2)]]))
 
-    assert_close(jax.jit(logdet)(jnp.asarray([1.0, 2.0])), np.linalg.slogdet(ref)[1])
+    assert_close(jax.jit(logdet)(jarr([1.0, 2.0])), np.linalg.slogdet(ref)[1])
 
 
 # --- item 4: matrix functions of non-diagonalizable matrices -----------------------------------
@@ -173,7 +172,7 @@ def test_diagonalizable_non_normal_still_uses_eigenvectors(backend):
 
 def test_defective_function_under_jit_is_nan_not_wrong():
     jax = pytest.importorskip("jax")
-    out = np.asarray(jax.jit(lambda M: lo.sqrt(lo.Dense(M), alg=lo.Eig()).to_dense())(jax.numpy.asarray(JORDAN)))
+    out = np.asarray(jax.jit(lambda M: lo.sqrt(lo.Dense(M), alg=lo.Eig()).to_dense())(jarr(JORDAN)))
     assert np.all(np.isnan(out))
 
 
@@ -251,7 +250,7 @@ def test_structured_and_matrix_free_operators_are_not_probed():
 def test_annotation_under_jit_is_trusted():
     jax = pytest.importorskip("jax")
     S = LOWER @ LOWER.T
-    out = jax.jit(lambda M: lo.logdet(lo.PSD(lo.Dense(M))))(jax.numpy.asarray(S))
+    out = jax.jit(lambda M: lo.logdet(lo.PSD(lo.Dense(M))))(jarr(S))
     assert_close(out, np.linalg.slogdet(S)[1])
 
 
@@ -400,17 +399,17 @@ def _sparse_inputs(backend):
         return M, [sp.csr_array(M), sp.coo_matrix(M), sp.csc_array(M)]
     if backend == "torch":
         torch = pytest.importorskip("torch")
-        return M, [torch.tensor(M).to_sparse(), torch.tensor(M).to_sparse_csr()]
-    jax = pytest.importorskip("jax")
+        return M, [torch.tensor(M, device=tdev()).to_sparse(), torch.tensor(M, device=tdev()).to_sparse_csr()]
+    pytest.importorskip("jax")
     from jax.experimental import sparse as jsparse
 
-    return M, [jsparse.BCOO.fromdense(jax.numpy.asarray(M))]
+    return M, [jsparse.BCOO.fromdense(jarr(M))]
 
 
 def test_dense_refuses_a_sparse_tensor():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match=r"sparse torch\.Tensor.*lo\.lazify or lo\.Sparse"):
-        lo.Dense(torch.eye(3, dtype=torch.float64).to_sparse())
+        lo.Dense(torch.eye(3, dtype=torch.float64, device=tdev()).to_sparse())
 
 
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")

@@ -17,7 +17,7 @@ from linops.operators.fft import FFT
 from linops.operators.householder import Householder
 from linops.operators.kernel import Kernel, rbf
 from linops.operators.toeplitz import Toeplitz
-from tests.helpers import BACKENDS, assert_close, backend_dtype, to_backend, to_numpy
+from tests.helpers import BACKENDS, assert_close, backend_dtype, jarr, tdev, to_backend, to_numpy
 
 AUTODIFF = ("jax", "torch")
 
@@ -95,9 +95,9 @@ def test_derivatives_refuse_numpy_and_complex_hessians():
     import torch
 
     with pytest.raises(TypeError, match="must be real"):
-        Hessian(lambda x: (x * x).sum(), torch.ones(2, dtype=torch.complex128))
+        Hessian(lambda x: (x * x).sum(), torch.ones(2, dtype=torch.complex128, device=tdev()))
     with pytest.raises(TypeError, match="real-valued"):
-        Hessian(lambda x: (x * x).sum() * (1 + 1j), torch.ones(2, dtype=torch.float64))
+        Hessian(lambda x: (x * x).sum() * (1 + 1j), torch.ones(2, dtype=torch.float64, device=tdev()))
 
 
 # --- item 7a: Permutation ---------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_traced_permutation_is_not_read():
     import jax
     import jax.numpy as jnp
 
-    out = jax.jit(lambda p: lo.Permutation(p) @ jnp.arange(3.0))(jnp.array([2, 0, 1]))
+    out = jax.jit(lambda p: lo.Permutation(p) @ jnp.arange(3.0))(jarr([2, 0, 1]))
     assert_close(out, [2.0, 0.0, 1.0])
 
 
@@ -191,10 +191,9 @@ def test_singular_psd_toeplitz_is_refused(backend, c):
 
 def test_singular_psd_toeplitz_under_jit_is_nan():
     import jax
-    import jax.numpy as jnp
 
-    c = jnp.asarray(np.cos(0.7 * np.arange(5)))
-    out = jax.jit(lambda c, b: lo.solve(lo.PSD(Toeplitz(c)), b))(c, jnp.arange(5.0))
+    c = jarr(np.cos(0.7 * np.arange(5)))
+    out = jax.jit(lambda c, b: lo.solve(lo.PSD(Toeplitz(c)), b))(c, jarr(np.arange(5.0)))
     assert np.isnan(np.asarray(out)).all()
     assert np.isnan(float(jax.jit(lambda c: lo.logdet(lo.PSD(Toeplitz(c))))(c)))
 
@@ -225,14 +224,13 @@ def test_singular_circulant_and_banded(backend):
 def test_singular_solves_under_jit_are_all_nan():
     """Where the checks cannot raise (jax.jit), a singular solve is NaN throughout, never partly finite."""
     import jax
-    import jax.numpy as jnp
 
-    b = jnp.arange(1.0, 4.0)
-    M = jnp.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    b = jarr(np.arange(1.0, 4.0))
+    M = jarr([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
     outs = [jax.jit(lambda M, b: lo.solve(lo.Triangular(M), b))(M, b),
             jax.jit(lambda M, b: lo.solve(lo.Triangular(M.T, lower=False).T, b))(M, b),
-            jax.jit(lambda c, b: lo.solve(Circulant(c), b))(jnp.array([1.0, -1.0, 0.0]), b),
-            jax.jit(lambda o, d, b: lo.solve(lo.Tridiagonal(o, d, o), b))(jnp.array([1.0, 0.0]), jnp.ones(3), b)]
+            jax.jit(lambda c, b: lo.solve(Circulant(c), b))(jarr([1.0, -1.0, 0.0]), b),
+            jax.jit(lambda o, d, b: lo.solve(lo.Tridiagonal(o, d, o), b))(jarr([1.0, 0.0]), jarr(np.ones(3)), b)]
     for out in outs:
         assert np.isnan(np.asarray(out)).all()
 
@@ -283,7 +281,7 @@ def test_fft_paths_jit_at_tiny_sizes(n):
     r = 0.5 * c + 3 * (np.arange(n) == 0)
     T = scipy.linalg.toeplitz(c, np.concatenate([c[:1], r[1:]]))
     b = np.ones(n)
-    cj, rj, bj = jnp.asarray(c), jnp.asarray(r), jnp.asarray(b)
+    cj, rj, bj = jarr(c), jarr(r), jarr(b)
     assert_close(jax.jit(lambda c, b: lo.solve(Toeplitz(c), b))(cj, bj), np.linalg.solve(scipy.linalg.toeplitz(c), b))
     assert_close(jax.jit(lambda c, r, b: lo.solve(Toeplitz(c, r), b))(cj, rj, bj), np.linalg.solve(T, b))
     assert_close(jax.jit(lambda c, r, b: lo.solve(lo.Dense(b[None, :] @ Toeplitz(c, r) + jnp.eye(n)), b))(cj, rj, bj),
@@ -309,10 +307,10 @@ def test_circulant_inverse_of_real_stays_real_under_jit():
     import jax.numpy as jnp
 
     c = np.array([3.0, 1.0, 0.5])
-    out = jax.jit(lambda c: lo.solve(Circulant(c), jnp.ones(3)))(jnp.asarray(c))
+    out = jax.jit(lambda c: lo.solve(Circulant(c), jnp.ones(3)))(jarr(c))
     assert out.dtype == jnp.float64
     assert_close(out, np.linalg.solve(scipy.linalg.circulant(c), np.ones(3)))
-    assert jax.jit(lambda c: lo.inv(Circulant(c)) @ jnp.ones(3))(jnp.asarray(c)).dtype == jnp.float64
+    assert jax.jit(lambda c: lo.inv(Circulant(c)) @ jnp.ones(3))(jarr(c)).dtype == jnp.float64
 
 
 # --- NaN entries in structured solvers: NaN results on every backend, as a dense solve gives ------------------
@@ -398,9 +396,8 @@ def test_householder_of_non_finite_vector_is_refused(backend, v):
 def _jit_results(make, arg, n):
     """Every result of the operator ``make(arg)`` under jax.jit that a failed check must turn NaN."""
     import jax
-    import jax.numpy as jnp
 
-    x = jnp.arange(1.0, n + 1)
+    x = jarr(np.arange(1.0, n + 1))
     calls = {"A @ x": lambda A: A @ x, "x @ A": lambda A: x @ A, "solve": lambda A: lo.solve(A, x),
              "inv @ x": lambda A: lo.inv(A) @ x, "x @ inv": lambda A: x @ lo.inv(A), "A.T @ x": lambda A: A.T @ x,
              "logdet": lo.logdet, "slogdet": lo.slogdet, "trace": lo.trace, "to_dense": lambda A: A.to_dense()}
@@ -418,7 +415,7 @@ def test_traced_invalid_permutation_gives_nan(perm):
     """JAX clamped the traced indices: [0, 5, 1] acted as [0, 2, 1], and solve by [0, 0, 1] gave [0, 1, 2]."""
     import jax.numpy as jnp
 
-    _assert_all_nan(_jit_results(lo.Permutation, jnp.array(perm), 3))
+    _assert_all_nan(_jit_results(lo.Permutation, jarr(perm), 3))
     if perm[1] == 5:  # a product of permutations (a rule builds it) keeps the NaN: clamped, b[a] was valid
         _assert_all_nan(_jit_results(lambda p: lo.Permutation(p) @ lo.Permutation(jnp.array([1, 2, 0])),
                                      jnp.array(perm), 3))
@@ -431,16 +428,16 @@ def test_traced_valid_permutation_is_exact():
     perm = np.array([2, 0, 3, 1])
     P = np.eye(4)[perm]
     x = np.arange(1.0, 5.0)
-    out = _jit_results(lo.Permutation, jnp.asarray(perm), 4)
+    out = _jit_results(lo.Permutation, jarr(perm), 4)
     for name, expected in {"A @ x": P @ x, "x @ A": x @ P, "solve": np.linalg.solve(P, x), "inv @ x": P.T @ x,
                            "x @ inv": x @ P.T, "A.T @ x": P.T @ x, "logdet": 0.0, "trace": np.trace(P),
                            "to_dense": P}.items():
         assert_close(out[name], expected)
     assert_close(out["slogdet"][0], np.linalg.det(P))
     # a permutation checked eagerly stays unpoisoned when it enters jit as an argument
-    assert_close(jax.jit(lambda A, x: A @ x)(lo.Permutation(jnp.asarray(perm)), jnp.asarray(x)), P @ x)
+    assert_close(jax.jit(lambda A, x: A @ x)(lo.Permutation(jarr(perm)), jarr(x)), P @ x)
     # vmap: each batch member is checked on its own
-    batch = jax.vmap(lambda p: lo.Permutation(p) @ jnp.asarray(x[:3]))(jnp.array([[2, 0, 1], [0, 0, 1]]))
+    batch = jax.vmap(lambda p: lo.Permutation(p) @ jnp.asarray(x[:3]))(jarr([[2, 0, 1], [0, 0, 1]]))
     assert_close(batch[0], x[:3][[2, 0, 1]])
     assert np.isnan(np.asarray(batch[1])).all()
 
@@ -449,7 +446,7 @@ def test_traced_integer_permutation_gives_float_nan():
     import jax
     import jax.numpy as jnp
 
-    out = jax.jit(lambda p: lo.Permutation(p, jnp.int64) @ jnp.arange(3))(jnp.array([0, 0, 1]))
+    out = jax.jit(lambda p: lo.Permutation(p, jnp.int64) @ jnp.arange(3))(jarr([0, 0, 1]))
     assert jnp.issubdtype(out.dtype, jnp.floating) and np.isnan(np.asarray(out)).all()
 
 
@@ -475,13 +472,12 @@ def test_factorizations_build_permutations_without_checking(backend, monkeypatch
 def test_traced_invalid_householder_gives_nan(v):
     """logdet, slogdet and trace were finite constants (0, (−1, 0), n − 2) for a traced v = 0."""
     import jax
-    import jax.numpy as jnp
 
-    results = _jit_results(Householder, jnp.array(v), 3)
-    results["eigh"] = jax.jit(lambda a: lo.eigh(Householder(a))[0])(jnp.array(v))
-    results["svd"] = jax.jit(lambda a: lo.svd(Householder(a))[1])(jnp.array(v))
+    results = _jit_results(Householder, jarr(v), 3)
+    results["eigh"] = jax.jit(lambda a: lo.eigh(Householder(a))[0])(jarr(v))
+    results["svd"] = jax.jit(lambda a: lo.svd(Householder(a))[1])(jarr(v))
     _assert_all_nan(results)
-    good = _jit_results(Householder, jnp.array([1.0, 1.0, 0.0]), 3)
+    good = _jit_results(Householder, jarr([1.0, 1.0, 0.0]), 3)
     H = np.eye(3) - np.outer([1.0, 1.0, 0.0], [1.0, 1.0, 0.0])
     assert_close(good["A @ x"], H @ np.arange(1.0, 4.0))
     assert_close(good["slogdet"][0], -1.0)
@@ -496,12 +492,12 @@ def _singular_under_jit():
 
     D = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
     tri = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
-    return [("Triangular", lo.Triangular, jnp.asarray(tri)),
+    return [("Triangular", lo.Triangular, jarr(tri)),
             ("Tridiagonal", lambda d: lo.Tridiagonal(d[0, :2], d[1], d[2, :2]),
              jnp.asarray([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])),
             ("Banded", lambda ds: Banded([ds[0][:2], ds[1], ds[2][:2], ds[3][:1]], (-1, 0, 1, 2)),
              jnp.asarray([np.r_[np.diag(D, -1), 0], np.diag(D), np.r_[np.diag(D, 1), 0], [0.0, 0.0, 0.0]])),
-            ("Circulant", Circulant, jnp.asarray([1.0, -1.0, 0.0]))]
+            ("Circulant", Circulant, jarr([1.0, -1.0, 0.0]))]
 
 
 @pytest.mark.parametrize("case", range(4), ids=["Triangular", "Tridiagonal", "Banded", "Circulant"])
@@ -509,10 +505,9 @@ def test_singular_structured_under_jit(case):
     """Solves and inverse products (both sides) all NaN, never partly finite (the general Banded gave
     [nan, −inf, inf] and x @ inv(A) = [inf, −inf, 3]); slogdet (0, −inf), as eagerly."""
     import jax
-    import jax.numpy as jnp
 
     _, make, arg = _singular_under_jit()[case]
-    x = jnp.arange(1.0, 4.0)
+    x = jarr(np.arange(1.0, 4.0))
     _assert_all_nan({"solve": jax.jit(lambda a: lo.solve(make(a), x))(arg),
                      "inv @ x": jax.jit(lambda a: lo.inv(make(a)) @ x)(arg),
                      "x @ inv": jax.jit(lambda a: x @ lo.inv(make(a)))(arg),

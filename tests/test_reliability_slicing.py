@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import linops as lo
-from tests.helpers import BACKENDS, assert_close, to_backend, to_numpy
+from tests.helpers import BACKENDS, assert_close, jarr, to_backend, to_numpy
 from tests.operator_table import ROWS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +97,7 @@ def test_add_rows_accumulates(backend):
     D = lo.Diagonal(to_backend(np.ones(3), backend))
     bk = D.bk
     x = bk.zeros((3, 2), D.dtype, D.device)
-    index = bk.asarray([0, 2, 0], dtype=bk.xp.int64)
+    index = bk.asarray([0, 2, 0], dtype=bk.xp.int64, device=D.device)
     values = to_backend(np.arange(6.0).reshape(3, 2), backend)
     expected = np.zeros((3, 2))
     np.add.at(expected, [0, 2, 0], np.arange(6.0).reshape(3, 2))
@@ -126,12 +126,12 @@ def test_bad_indices_raise_clear_errors(backend, key, message):
 
 
 def test_jax_out_of_range_index_array_is_refused_not_clamped():
-    jnp = pytest.importorskip("jax.numpy")
-    A = lo.ops.Kronecker(lo.Diagonal(jnp.array([1.0, 2.0])), lo.Dense(jnp.ones((2, 2))))
+    pytest.importorskip("jax.numpy")
+    A = lo.ops.Kronecker(lo.Diagonal(jarr([1.0, 2.0])), lo.Dense(jarr(np.ones((2, 2)))))
     with pytest.raises(IndexError, match="out of bounds for 4 rows"):
-        A[jnp.array([0, 4]), :]
+        A[jarr([0, 4]), :]
     with pytest.raises(IndexError, match="out of bounds for 4 columns"):
-        A[0, jnp.array([7])]
+        A[0, jarr([7])]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -386,13 +386,13 @@ def test_traced_indices_under_jit_are_exact_in_range_and_nan_out_of_range():
                          np.kron(np.diag(a), M[:1, :2]))}
     for make, ref in ops.values():
         rows = jax.jit(lambda i: make()[i, :].to_dense())
-        assert_close(rows(jnp.array([-1, 0, 0])), ref[[-1, 0, 0]])
-        out = to_numpy(rows(jnp.array([0, 7])))
+        assert_close(rows(jarr([-1, 0, 0])), ref[[-1, 0, 0]])
+        out = to_numpy(rows(jarr([0, 7])))
         assert_close(out[0], ref[0])
         assert np.isnan(out[1]).all()
         entry = jax.jit(lambda i, j: make()[i, j])
-        assert_close(entry(-1, 1), ref[-1, 1])
-        assert np.isnan(to_numpy(entry(5, 0))) and np.isnan(to_numpy(entry(0, -9)))
+        assert_close(entry(jarr(-1), jarr(1)), ref[-1, 1])  # indices on the test device: so is the result
+        assert np.isnan(to_numpy(entry(jarr(5), jarr(0)))) and np.isnan(to_numpy(entry(jarr(0), jarr(-9))))
         column = jax.jit(lambda j, x: make()[:, j] @ x)
-        assert_close(column(jnp.array([1, 1]), jnp.ones(2)), ref[:, [1, 1]] @ np.ones(2))
-        assert np.isnan(to_numpy(column(jnp.array([1, 40]), jnp.ones(2)))).all()
+        assert_close(column(jarr([1, 1]), jarr(np.ones(2))), ref[:, [1, 1]] @ np.ones(2))
+        assert np.isnan(to_numpy(column(jarr([1, 40]), jarr(np.ones(2))))).all()

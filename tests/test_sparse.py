@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import linops as lo
 from linops.operators.sparse import Sparse, SparseInverse, from_scipy
-from tests.helpers import assert_close, plan_rules, to_backend, to_numpy
+from tests.helpers import assert_close, jarr, plan_rules, tdev, to_backend, to_numpy
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
@@ -35,12 +35,12 @@ def as_backend(S, backend, dtype="float64"):
     if backend == "torch":
         import torch
 
-        return Sparse(torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), data, S.shape, check_invariants=True))
-    import jax.numpy as jnp
+        return Sparse(torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), data, S.shape, check_invariants=True,
+                                              device=tdev()))
     from jax.experimental import sparse
 
-    indices = jnp.asarray(np.stack([coo.row, coo.col], axis=1))
-    return Sparse(sparse.BCOO((jnp.asarray(data), indices), shape=S.shape))
+    indices = jarr(np.stack([coo.row, coo.col], axis=1))
+    return Sparse(sparse.BCOO((jarr(data), indices), shape=S.shape))
 
 
 def test_coo_triplets_unsorted_with_duplicates(backend, dtype):
@@ -97,7 +97,7 @@ def test_torch_layouts(rng):
     import torch
 
     dense = random_sparse(rng, 6, m=4).toarray()
-    T = torch.as_tensor(dense)
+    T = torch.as_tensor(dense, device=tdev())
     for S in (T.to_sparse_coo(), T.to_sparse_csr(), T.to_sparse_csc(), T.to_sparse_bsr(1)):
         A = Sparse(S)
         assert A.matrix.layout == torch.sparse_csr and A.shape == (4, 6)
@@ -251,8 +251,9 @@ def test_diag_and_trace_without_densifying(backend, dtype, k, rng):
 def test_torch_duplicates_diag():
     import torch
 
-    S = torch.sparse_coo_tensor(torch.tensor([[1, 0, 1], [1, 0, 1]]), torch.tensor([1.0, 2.0, 3.0]), (2, 2),
-                                check_invariants=True)
+    S = torch.sparse_coo_tensor(torch.tensor([[1, 0, 1], [1, 0, 1]], device=tdev()),
+                                torch.tensor([1.0, 2.0, 3.0], device=tdev()), (2, 2), check_invariants=True,
+                                device=tdev())
     A = Sparse(S)
     assert_close(lo.diag(A), np.array([2.0, 4.0]))
 
@@ -264,7 +265,7 @@ def test_jax_jit_and_grad(rng):
 
     S = random_sparse(rng, 6)
     A = as_backend(S, "jax")
-    x = jnp.ones(6)
+    x = jarr(np.ones(6))
     assert_close(jax.jit(lambda op, v: op @ v)(A, x), S.toarray() @ np.ones(6))
     g = jax.grad(lambda d: jnp.sum(Sparse(sparse.BCOO((d, A.matrix.indices), shape=A.shape)) @ x))(A.matrix.data)
     np.testing.assert_allclose(np.asarray(g), np.ones(A.nnz))
@@ -275,9 +276,9 @@ def test_torch_gradient_to_values(rng):
     import torch
 
     S = sp.coo_array(random_sparse(rng, 5))
-    values = torch.as_tensor(S.data).requires_grad_()
-    A = Sparse(values, torch.as_tensor(S.row), torch.as_tensor(S.col), S.shape)
-    (A @ torch.ones(5, dtype=torch.float64)).sum().backward()
+    values = torch.as_tensor(S.data, device=tdev()).requires_grad_()
+    A = Sparse(values, torch.as_tensor(S.row, device=tdev()), torch.as_tensor(S.col, device=tdev()), S.shape)
+    (A @ torch.ones(5, dtype=torch.float64, device=tdev())).sum().backward()
     np.testing.assert_allclose(values.grad.numpy(), np.ones_like(S.data))
 
 
@@ -286,4 +287,4 @@ def test_torch_dtype_and_device_kept(rng):
 
     A = as_backend(random_sparse(rng, 4), "torch", "float32")
     assert A.dtype == torch.float32 and A.device == torch.device("cpu")
-    assert (A @ torch.ones(4)).dtype == torch.float32
+    assert (A @ torch.ones(4, device=tdev())).dtype == torch.float32

@@ -15,7 +15,7 @@ import scipy.sparse.linalg
 import linops as lo
 from linops.operators.sparse import Sparse
 from linops.preconditioners import IncompleteCholesky
-from tests.helpers import assert_close, to_backend, to_numpy
+from tests.helpers import assert_close, jarr, tdev, to_backend, to_numpy
 from tests.test_preconditioners import as_sparse, poisson
 
 
@@ -58,11 +58,12 @@ def test_torch_csr_90000_solve_without_densifying(one_torch_thread):
     m = 300
     S = poisson(m)
     n = m * m
-    A = lo.PSD(Sparse(torch.sparse_csr_tensor(torch.as_tensor(S.indptr, dtype=torch.int64),
-                                              torch.as_tensor(S.indices, dtype=torch.int64),
-                                              torch.as_tensor(S.data), S.shape, check_invariants=True)))
+    A = lo.PSD(Sparse(torch.sparse_csr_tensor(torch.as_tensor(S.indptr, dtype=torch.int64, device=tdev()),
+                                              torch.as_tensor(S.indices, dtype=torch.int64, device=tdev()),
+                                              torch.as_tensor(S.data, device=tdev()), S.shape, check_invariants=True,
+                                              device=tdev())))
     assert A.matrix.layout == torch.sparse_csr
-    b = torch.ones(n, dtype=torch.float64)
+    b = torch.ones(n, dtype=torch.float64, device=tdev())
     plan = str(lo.explain(lo.solve, A, b))
     assert "Auto chose CG" in plan and "preconditioner (built when run)" in plan and "densify" not in plan
     x, info = lo.solve(A, b, info=True)
@@ -74,13 +75,12 @@ def test_torch_csr_90000_solve_without_densifying(one_torch_thread):
 
 
 def test_jax_bcoo_solve_goes_krylov():
-    import jax.numpy as jnp
     from jax.experimental import sparse
 
     m = 64  # n = 4,096: a dense copy (128 MiB) is no longer "small"
     S = poisson(m)
     A = lo.PSD(Sparse(sparse.BCOO.from_scipy_sparse(S)))
-    b = jnp.ones(m * m)
+    b = jarr(np.ones(m * m))
     plan = str(lo.explain(lo.solve, A, b))
     assert "Auto chose CG" in plan and "densify" not in plan and "spsolve" not in plan
     x, info = lo.solve(A, b, info=True)
@@ -99,11 +99,12 @@ def test_explain_builds_no_preconditioner(monkeypatch):
         raise AssertionError("lo.explain built a preconditioner")
 
     monkeypatch.setattr(choose, "default_preconditioner", forbidden)
-    assert "preconditioner (built when run)" in str(lo.explain(lo.solve, A, torch.ones(64 * 64, dtype=torch.float64)))
+    b = torch.ones(64 * 64, dtype=torch.float64, device=tdev())
+    assert "preconditioner (built when run)" in str(lo.explain(lo.solve, A, b))
     monkeypatch.undo()
     with pytest.raises(AssertionError, match="built a preconditioner"):  # the patch would catch a build
         monkeypatch.setattr(choose, "default_preconditioner", forbidden)
-        lo.solve(A, torch.ones(64 * 64, dtype=torch.float64))
+        lo.solve(A, b)
 
 
 def test_jacobi_chosen_for_a_varying_diagonal():
@@ -112,7 +113,7 @@ def test_jacobi_chosen_for_a_varying_diagonal():
     n = 64 * 64
     S = sp.csr_array(sp.diags(np.geomspace(1.0, 1e3, n)) @ poisson(64) @ sp.diags(np.geomspace(1.0, 1e3, n)))
     A = lo.PSD(as_sparse(S, "torch"))
-    x, info = lo.solve(A, torch.ones(n, dtype=torch.float64), alg=lo.Auto(max_iters=5000), info=True)
+    x, info = lo.solve(A, torch.ones(n, dtype=torch.float64, device=tdev()), alg=lo.Auto(max_iters=5000), info=True)
     assert info.algorithm == "CG" and "Jacobi" in info.leaves[0].note
     assert_close(x, scipy.sparse.linalg.spsolve(S.tocsc(), np.ones(n)), scale=1e3)
 
@@ -121,7 +122,7 @@ def test_incomplete_cholesky_as_explicit_preconditioner():
     import torch
 
     A = lo.PSD(as_sparse(poisson(64), "torch"))
-    b = torch.ones(64 * 64, dtype=torch.float64)
+    b = torch.ones(64 * 64, dtype=torch.float64, device=tdev())
     _, plain = lo.solve(A, b, alg=lo.CG(tol=1e-8), info=True)
     x, pre = lo.solve(A, b, alg=lo.CG(tol=1e-8, P=IncompleteCholesky(A)), info=True)
     assert int(pre.iterations) * 1.8 <= int(plain.iterations)  # 63 vs 119
@@ -168,7 +169,7 @@ def test_indefinite_and_general_go_minres_gmres(kind):
     S = sp.csr_array(S)
     A = as_sparse(S, "torch")
     assert A.isa(lo.SelfAdjoint) == (kind == "selfadjoint")
-    b = torch.ones(n, dtype=torch.float64)
+    b = torch.ones(n, dtype=torch.float64, device=tdev())
     assert f"Auto chose {algorithm.__name__}" in str(lo.explain(lo.solve, A, b, alg=lo.Auto(max_iters=5000)))
     x, info = lo.solve(A, b, alg=lo.Auto(max_iters=5000, tol=1e-8), info=True)
     assert info.algorithm == algorithm.__name__
