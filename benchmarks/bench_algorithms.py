@@ -1,6 +1,11 @@
 """The algorithm layer (CG, SLQ, Auto) against SciPy, hand-written loops and the peers, in one run.
 
 Run: python benchmarks/bench_algorithms.py [--no-cola] [--no-linear-operator] [--cola-timeout SECONDS]
+     [--device cuda]
+
+With ``--device cuda`` the torch and JAX arrays (tables 1, 3's linear_operator rows and 4) live on the GPU:
+times synchronised, each row's peak GPU memory printed (device_mode.py); NumPy, SciPy and the CoLA
+subprocess stay on the host.
 
 Takes about 4–5 minutes on 2 cores. One table per case; times in milliseconds, medians of several runs
 after a warm-up (the rows compared in tables 1 and 4 in alternation, so that load from other processes
@@ -39,6 +44,7 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
+import device_mode  # noqa: E402 - benchmarks/device_mode.py
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
@@ -62,29 +68,36 @@ N_DENSE, FIXED_ITERS = 2000, 200
 WIDTH = 60  # of the label column
 
 
+DEVICE = device_mode.Device("cpu")  # replaced by --device in main()
+
+
 # --- timing and printing ------------------------------------------------------------------------------
 def timed(fn, repeats=3, warmup=True):
-    """``(median milliseconds, last result)`` of ``fn()`` over ``repeats`` runs, after one warm-up."""
-    out = fn() if warmup else None
+    """``(median milliseconds, last result)`` of ``fn()`` over ``repeats`` runs, after one warm-up
+    (each call synchronised on an accelerator)."""
+    out = DEVICE.sync(fn()) if warmup else None
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
+        seconds, out = DEVICE.time_once(fn)
+        times.append(seconds)
     return 1e3 * float(np.median(times)), out
 
 
 def timed_together(fns: dict, repeats=3) -> dict:
     """``{name: (median ms, last result)}`` of several functions run in alternation after a warm-up
     of each, so that load from other processes on a small shared machine falls on all alike."""
-    results = {name: fn() for name, fn in fns.items()}
+    results = {name: DEVICE.sync(fn()) for name, fn in fns.items()}
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            results[name] = fn()
-            times[name].append(time.perf_counter() - start)
+            seconds, results[name] = DEVICE.time_once(fn)
+            times[name].append(seconds)
     return {name: (1e3 * float(np.median(times[name])), results[name]) for name in fns}
+
+
+def host(x) -> np.ndarray:
+    """Any backend's array as a NumPy array on the host."""
+    return np.asarray(x.cpu() if hasattr(x, "cpu") else x)
 
 
 class Table:
@@ -102,11 +115,11 @@ class Table:
             print(f"{label:<{WIDTH}}{ms:>10}{'':>8}  {note}", flush=True)
             return
         ratio = f"{ms / self.reference_ms:8.2f}" if self.reference_ms else f"{'':>8}"
-        print(f"{label:<{WIDTH}}{ms:10.{2 if ms < 10 else 1}f}{ratio}  {note}", flush=True)
+        print(f"{label:<{WIDTH}}{ms:10.{2 if ms < 10 else 1}f}{ratio}  {note}{DEVICE.peak_column()}", flush=True)
 
 
 def relres(S, x, b) -> float:
-    x = np.asarray(x).reshape(-1)
+    x = host(x).reshape(-1)
     return float(np.linalg.norm(S @ x - b) / np.linalg.norm(b))
 
 
@@ -161,7 +174,8 @@ def cola_row(table: Table, label: str, result, note=lambda r: "") -> float | Non
 # --- 1, 2: 2-D Poisson -------------------------------------------------------------------------------
 def poisson(xp):
     """KronSum(T, T) for the tridiagonal (−1, 2, −1) with arrays of namespace ``xp``."""
-    one = xp.ones(GRID, dtype=xp.float64)
+    one = (xp.ones(GRID, dtype=xp.float64, device=DEVICE.torch_device) if xp is torch
+           else xp.ones(GRID, dtype=xp.float64))
     T = lo.Tridiagonal(-one[1:], 2 * one, -one[1:])
     return lo.KronSum(T, T)
 
@@ -205,7 +219,7 @@ def case_poisson(args) -> float:
     print(f"\n# 1. 2-D Poisson {GRID}×{GRID} (n = {GRID * GRID:,}), A = KronSum(T, T), T = Tridiagonal(-1, 2, -1)")
     print("lo.explain(lo.solve, A, b) with A not annotated:")
     print_explain(lo.solve, A, b)
-    At, bt, bj = poisson(torch), torch.from_numpy(b), jnp.asarray(b)
+    At, bt, bj = poisson(torch), DEVICE.torch(b), DEVICE.jax(b)
     runs = timed_together({"scipy cg": lambda: scipy_cg(S, b), "spsolve": lambda: scipy.sparse.linalg.spsolve(S, b),
                            "numpy": lambda: lo_cg(A, b), "torch": lambda: lo_cg(At, bt),
                            "jax": lambda: jax.block_until_ready(lo_cg_jax(bj))})
@@ -219,7 +233,7 @@ def case_poisson(args) -> float:
         ms, (x, info) = runs[name]
         iters = int(info if name == "jax" else info.iterations)
         table.row(f"lo CG(1e-6) {name}{' (jit)' if name == 'jax' else ''}, structure hidden", ms,
-                  f"{iters} iterations, residual {relres(S, np.asarray(x), b):.1e}, {ms / iters:.2f} ms/iteration")
+                  f"{iters} iterations, residual {relres(S, x, b):.1e}, {ms / iters:.2f} ms/iteration")
     return runs["torch"][0]
 
 
@@ -333,7 +347,7 @@ def kernel_rows(table: Table, K, y, exact, what: str, repeats=2) -> int:
 
 
 def rel_error(z, exact_x) -> str:
-    z = np.asarray(z).reshape(-1)
+    z = host(z).reshape(-1)
     return f"rel. error vs Cholesky {np.linalg.norm(z - exact_x) / np.linalg.norm(exact_x):.1e}"
 
 
@@ -354,8 +368,8 @@ def linear_operator_rows(table: Table, M, y, exact, iters: int):
     except ImportError:
         table.row("linear_operator", "—", "not installed (pip install linear_operator)")
         return
-    op = DenseLinearOperator(torch.from_numpy(M)).add_diagonal(torch.tensor(NOISE, dtype=torch.float64))
-    yt = torch.from_numpy(y)[:, None]
+    op = DenseLinearOperator(DEVICE.torch(M)).add_diagonal(DEVICE.torch(NOISE, torch.float64))
+    yt = DEVICE.torch(y)[:, None]
     s = linear_operator.settings
     with (torch.no_grad(), warnings.catch_warnings(), s.max_cholesky_size(0), s.max_preconditioner_size(0),
           s.cg_tolerance(RTOL), s.max_cg_iterations(iters), s.num_trace_samples(SLQ_PROBES),
@@ -363,7 +377,7 @@ def linear_operator_rows(table: Table, M, y, exact, iters: int):
         warnings.simplefilter("ignore")  # "CG terminated in {iters} iterations ...": see above
         ms, z = timed(lambda: op.solve(yt), repeats=2, warmup=False)
         table.row("linear_operator Dense.add_diagonal.solve (CG)", ms,
-                  f"{iters} iterations (capped), {rel_error(z.numpy(), exact[0])}")
+                  f"{iters} iterations (capped), {rel_error(z, exact[0])}")
         ms, est = timed(lambda: op.logdet(), repeats=2, warmup=False)
         table.row(f"linear_operator logdet ({SLQ_PROBES} probes, ≤ {SLQ_STEPS} steps)", ms,
                   f"{float(est):.1f} (exact {exact[1]:.1f})")
@@ -458,8 +472,8 @@ def case_per_iteration():
     b = rng.standard_normal(N_DENSE)
     table = Table(f"CG, {FIXED_ITERS} fixed iterations: ms per iteration, linops vs by hand",
                   "the hand-written CG of the same backend (row above)")
-    Mt, bt = torch.from_numpy(M), torch.from_numpy(b)
-    Mj, bj = jnp.asarray(M), jnp.asarray(b)
+    Mt, bt = DEVICE.torch(M), DEVICE.torch(b)
+    Mj, bj = DEVICE.jax(M), DEVICE.jax(b)
     runs = [
         (f"dense SPD {N_DENSE}: NumPy", lambda: hand_cg_numpy(lambda p: M @ p, b, FIXED_ITERS),
          lambda: lo_cg_fixed(lo.PSD(lo.Dense(M)), b)),
@@ -471,7 +485,7 @@ def case_per_iteration():
     A = poisson(np)
     bp = rng.standard_normal(GRID * GRID)
     hidden = lo.PSD(A.without_structure())  # else the KronSum's closed-form solve answers, not CG
-    At, bpt = poisson(torch), torch.from_numpy(bp)
+    At, bpt = poisson(torch), DEVICE.torch(bp)
     hidden_t = lo.PSD(At.without_structure())
     runs += [(f"Poisson n = {GRID * GRID:,} (lo's matvec in both): NumPy",
               lambda: hand_cg_numpy(lambda p: A @ p, bp, FIXED_ITERS), lambda: lo_cg_fixed(hidden, bp)),
@@ -515,7 +529,10 @@ def main():
     parser.add_argument("--no-cola", action="store_true", help="skip CoLA (and its subprocesses)")
     parser.add_argument("--no-linear-operator", action="store_true", help="skip linear_operator")
     parser.add_argument("--cola-timeout", type=float, default=120.0, help="seconds per CoLA subprocess")
+    device_mode.add_argument(parser)
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = device_mode.from_args(args)
     start = time.perf_counter()
     print(f"linops {getattr(lo, '__version__', '?')}, numpy {np.__version__}, torch {torch.__version__}, "
           f"jax {jax.__version__}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, {os.cpu_count()} CPUs")

@@ -1,6 +1,8 @@
 """Arnoldi (Krylov–Schur eigenpairs, f(A)·b) against ARPACK, expm_multiply and hand-written loops.
 
-Run: python benchmarks/bench_arnoldi.py
+Run: python benchmarks/bench_arnoldi.py [--device cuda]
+With ``--device cuda`` table 3's torch and JAX arrays live on the GPU (times synchronised, the peak GPU
+memory of those rows printed; device_mode.py); the NumPy and SciPy rows stay on the host.
 
 Takes 1–2 minutes on 2 cores. Times in milliseconds, medians of a few runs after a warm-up;
 ``ratio`` is a row's time over the table's reference row (below 1: faster than the reference).
@@ -30,6 +32,7 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
+import device_mode  # noqa: E402 - benchmarks/device_mode.py
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
@@ -55,14 +58,17 @@ def convection_diffusion(g: int = GRID):
             + 20 * sp.kron(identity, D)).tocsr()
 
 
+DEVICE = device_mode.Device("cpu")  # replaced by --device in main()
+
+
 def timed(fn, repeats=3, warm=True):
+    """(median milliseconds, last result), each call synchronised on an accelerator."""
     if warm:
-        fn()
+        DEVICE.sync(fn())
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
+        seconds, out = DEVICE.time_once(fn)
+        times.append(seconds)
     return statistics.median(times) * 1e3, out
 
 
@@ -158,8 +164,8 @@ def arnoldi_numpy(S, b, m):
 
 def arnoldi_torch(S, b, m):
     n = b.shape[0]
-    V = torch.zeros((m + 1, n), dtype=b.dtype)
-    H = torch.zeros((m + 1, m), dtype=b.dtype)
+    V = torch.zeros((m + 1, n), dtype=b.dtype, device=b.device)
+    H = torch.zeros((m + 1, m), dtype=b.dtype, device=b.device)
     V[0] = b / torch.linalg.norm(b)
     for j in range(m):
         w = S @ V[j]
@@ -171,7 +177,7 @@ def arnoldi_torch(S, b, m):
         H[j + 1, j] = torch.linalg.norm(w)
         V[j + 1] = w / H[j + 1, j]
     theta, Y = torch.linalg.eig(H[:m])
-    e1 = torch.zeros(m, dtype=Y.dtype)
+    e1 = torch.zeros(m, dtype=Y.dtype, device=Y.device)
     e1[0] = 1
     c = torch.linalg.solve(Y, e1)
     return torch.linalg.norm(b) * (V[:m].T.to(Y.dtype) @ (Y @ (torch.exp(theta) * c))).real
@@ -211,16 +217,16 @@ def per_step(S):
               f"differs by {np.linalg.norm(y - ref) / np.linalg.norm(ref):.0e}")]
     with warnings.catch_warnings():  # torch calls its sparse CSR support beta
         warnings.simplefilter("ignore", UserWarning)
-        Mt = torch.sparse_csr_tensor(torch.as_tensor(M.indptr), torch.as_tensor(M.indices), torch.as_tensor(M.data),
+        Mt = torch.sparse_csr_tensor(DEVICE.torch(M.indptr), DEVICE.torch(M.indices), DEVICE.torch(M.data),
                                      M.shape)
-    bt = torch.as_tensor(b)
+    bt = DEVICE.torch(b)
     ms_hand_t, _ = timed(lambda: arnoldi_torch(Mt, bt, STEPS))
     ms_lo_t, _ = timed(lambda: lo.exp(lo.LinearOperator(torch.float64, (n, n), matmat=lambda X: Mt @ X),
                                       alg=alg) @ bt)
     rows += [("torch: hand-written Arnoldi", ms_hand_t, ""),
              ("torch: lo.exp(LinearOperator(torch CSR), alg=Arnoldi) @ b", ms_lo_t, "")]
-    Mj = jax.experimental.sparse.BCSR.from_scipy_sparse(M)
-    bj = jnp.asarray(b)
+    Mj = jax.device_put(jax.experimental.sparse.BCSR.from_scipy_sparse(M), DEVICE.jax_device)
+    bj = DEVICE.jax(b)
     hand_j = jax.jit(lambda v: arnoldi_jax(Mj, v, STEPS))
     lo_j = jax.jit(lambda v: lo.exp(lo.LinearOperator(jnp.float64, (n, n), matmat=lambda X: Mj @ X),
                                     alg=alg) @ v)
@@ -230,13 +236,15 @@ def per_step(S):
              ("JAX jit: lo.exp(LinearOperator(BCSR), alg=Arnoldi) @ b", ms_lo_j, "")]
     print(f"\n3. {STEPS} Arnoldi steps + f(H) e₁, n={n:,}: ratios against the hand-written NumPy loop; "
           f"per backend: lo / hand = NumPy {ms_lo / ms_hand:.2f}, torch {ms_lo_t / ms_hand_t:.2f}, "
-          f"JAX {ms_lo_j / ms_hand_j:.2f}\n")
+          f"JAX {ms_lo_j / ms_hand_j:.2f}; device {DEVICE.name}{DEVICE.peak_column()}\n")
     table("", rows, "NumPy: hand-written Arnoldi")
 
 
 def main():
     import jax.experimental.sparse  # noqa: F401 - BCSR for the JAX rows
 
+    global DEVICE
+    DEVICE = device_mode.from_argv()
     start = time.perf_counter()
     S = convection_diffusion()
     eigenvalues(S)

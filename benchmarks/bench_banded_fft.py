@@ -6,14 +6,14 @@ n = 2000 (vs scipy.linalg.solve_toeplitz and dense numpy). JAX rows time the jit
 compilation; the PyTorch rows run LAPACK on zero-copy NumPy views of the CPU tensors (the solve
 row also times its backward pass, one more LAPACK solve).
 
-Run: python benchmarks/bench_banded_fft.py
+Run: python benchmarks/bench_banded_fft.py [--device cuda]
+With ``--device cuda`` the torch and JAX arrays live on the GPU (times synchronised, a peak-memory
+column added; see device_mode.py); NumPy and SciPy rows stay on the host.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-
+import device_mode
 import numpy as np
 import scipy.linalg
 from scipy.linalg.lapack import dgbtrf
@@ -23,22 +23,18 @@ from linops.operators.circulant import Circulant
 from linops.operators.toeplitz import Toeplitz
 from linops.operators.tridiagonal import Tridiagonal
 
+DEVICE = device_mode.Device("cpu")  # replaced by --device in main()
+
 
 def median_time(fn, repeats=5) -> float:
-    fn()  # warm-up (and JAX compilation)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        if hasattr(out, "block_until_ready"):
-            out.block_until_ready()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median of ``repeats`` calls after a warm-up (and JAX compilation), synchronised on an accelerator."""
+    return DEVICE.median_time(fn, repeats=repeats)
 
 
 def row(case, linops_s, reference_s, dense_s=None):
     dense = f"{dense_s * 1e3:10.2f}" if dense_s is not None else f"{'n/a':>10}"
-    print(f"{case:<52} {linops_s * 1e3:10.2f} {reference_s * 1e3:10.2f} {linops_s / reference_s:7.2f} {dense}")
+    print(f"{case:<52} {linops_s * 1e3:10.2f} {reference_s * 1e3:10.2f} {linops_s / reference_s:7.2f} {dense}"
+          f"{DEVICE.peak_column()}")
 
 
 def tridiagonal_cases(rng):
@@ -58,24 +54,21 @@ def tridiagonal_cases(rng):
     row(f"tridiagonal logdet n={n} (numpy)", median_time(lambda: lo.logdet(T)), reference_logdet)
     try:
         import jax
-        import jax.numpy as jnp
     except ImportError:
         return
     jax.config.update("jax_enable_x64", True)
-    Tj = Tridiagonal(jnp.asarray(lower), jnp.asarray(diag), jnp.asarray(upper))
-    bj = jnp.asarray(b)
+    Tj = Tridiagonal(DEVICE.jax(lower), DEVICE.jax(diag), DEVICE.jax(upper))
+    bj = DEVICE.jax(b)
     solve = jax.jit(lambda T, b: lo.solve(T, b))
     logdet = jax.jit(lo.logdet)
     row(f"tridiagonal solve n={n} (jax, lax solver)", median_time(lambda: solve(Tj, bj)), reference)
     row(f"tridiagonal logdet n={n} (jax, scan LU)", median_time(lambda: logdet(Tj), repeats=3), reference_logdet)
-    import torch
-
-    Tt = Tridiagonal(torch.as_tensor(lower), torch.as_tensor(diag), torch.as_tensor(upper))
-    bt = torch.as_tensor(b)
+    Tt = Tridiagonal(DEVICE.torch(lower), DEVICE.torch(diag), DEVICE.torch(upper))
+    bt = DEVICE.torch(b)
     row(f"tridiagonal solve n={n} (torch, LAPACK)", median_time(lambda: lo.solve(Tt, bt)), reference)
     row(f"tridiagonal logdet n={n} (torch, LAPACK)", median_time(lambda: lo.logdet(Tt)), reference_logdet)
-    diag_t = torch.as_tensor(diag).requires_grad_()
-    Tg = Tridiagonal(torch.as_tensor(lower), diag_t, torch.as_tensor(upper))
+    diag_t = DEVICE.torch(diag).requires_grad_()
+    Tg = Tridiagonal(DEVICE.torch(lower), diag_t, DEVICE.torch(upper))
     row(f"tridiagonal solve+backward n={n} (torch, LAPACK)",
         median_time(lambda: lo.solve(Tg, bt).sum().backward()), reference)
 
@@ -112,17 +105,18 @@ def toeplitz_cases(rng):
     row(f"SPD Toeplitz inv @ b n={n} (Gohberg–Semencul)", median_time(lambda: Tinv @ b), reference, dense)
     try:
         import jax
-        import jax.numpy as jnp
     except ImportError:
         return
-    Tj = lo.PSD(Toeplitz(jnp.asarray(c)))
-    bj = jnp.asarray(b)
+    Tj = lo.PSD(Toeplitz(DEVICE.jax(c)))
+    bj = DEVICE.jax(b)
     solve = jax.jit(lambda T, b: lo.solve(T, b))
     row(f"SPD Toeplitz solve n={n} (jax, scan Levinson)", median_time(lambda: solve(Tj, bj), repeats=3), reference,
         dense)
 
 
 def main():
+    global DEVICE
+    DEVICE = device_mode.from_argv()
     rng = np.random.default_rng(0)
     print(f"{'case':<52} {'linops ms':>10} {'ref ms':>10} {'ratio':>7} {'dense ms':>10}")
     tridiagonal_cases(rng)

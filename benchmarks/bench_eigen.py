@@ -1,6 +1,8 @@
 """Self-adjoint eigensolvers (thick-restart Lanczos, shift-invert, LOBPCG) and Lanczos f(A)·b against SciPy.
 
-Run: python benchmarks/bench_eigen.py   (about 3 minutes on 2 shared cores; output in results_eigen.txt)
+Run: python benchmarks/bench_eigen.py [--device cuda]   (about 3 minutes on 2 shared cores; output in
+results_eigen.txt). ``--device cuda`` puts table 3's torch and JAX arrays on the GPU (times synchronised,
+peak GPU memory printed; device_mode.py); the SciPy and NumPy rows stay on the host.
 
 1. 2-D Poisson on a 256×256 grid (n = 65,536) as an unstructured SciPy CSR matrix wrapped in
    ``lo.Sparse`` (not ``lo.KronSum``): the 10 smallest eigenvalues (pairs of equal ones among them).
@@ -26,10 +28,10 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import time  # noqa: E402
 import tracemalloc  # noqa: E402
 import warnings  # noqa: E402
 
+import device_mode  # noqa: E402 - benchmarks/device_mode.py
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
@@ -48,13 +50,15 @@ K = 10
 STEPS = 60
 
 
+DEVICE = device_mode.Device("cpu")  # replaced by --device in main()
+
+
 def timed(fn, repeats=1):
-    """(median milliseconds, last result)."""
+    """(median milliseconds, last result), each call synchronised on an accelerator."""
     times, out = [], None
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(1e3 * (time.perf_counter() - start))
+        seconds, out = DEVICE.time_once(fn)
+        times.append(1e3 * seconds)
     return float(np.median(times)), out
 
 
@@ -148,7 +152,7 @@ def hand_lanczos_numpy(S, v, m):
 
 def hand_lanczos_torch(S, v, m):
     n = v.shape[0]
-    V = torch.zeros((m + 1, n), dtype=v.dtype)
+    V = torch.zeros((m + 1, n), dtype=v.dtype, device=v.device)
     V[0] = v / torch.linalg.vector_norm(v)
     for j in range(m):
         w = (S @ V[j][:, None])[:, 0]
@@ -167,18 +171,20 @@ def case_per_step():
     ms_hand, _ = timed(lambda: hand_lanczos_numpy(S, v, STEPS), repeats=3)
     ms_lo, _ = timed(lambda: one_pass.eig(lo.SelfAdjoint(lo.Sparse(S))), repeats=3)
     print(f"  numpy  hand {ms_hand / STEPS:7.2f}   lo.Lanczos {ms_lo / STEPS:7.2f}   ratio {ms_lo / ms_hand:5.2f}")
-    St = torch.sparse_csr_tensor(torch.tensor(S.indptr), torch.tensor(S.indices), torch.tensor(S.data), S.shape)
-    vt = torch.tensor(v)
+    St = torch.sparse_csr_tensor(DEVICE.torch(S.indptr), DEVICE.torch(S.indices), DEVICE.torch(S.data), S.shape)
+    vt = DEVICE.torch(v)
+    DEVICE.reset_peak()
     ms_hand, _ = timed(lambda: hand_lanczos_torch(St, vt, STEPS), repeats=3)
     At = lo.SelfAdjoint(lo.Sparse(St))
     ms_lo, _ = timed(lambda: one_pass.eig(At), repeats=3)
-    print(f"  torch  hand {ms_hand / STEPS:7.2f}   lo.Lanczos {ms_lo / STEPS:7.2f}   ratio {ms_lo / ms_hand:5.2f}")
+    print(f"  torch  hand {ms_hand / STEPS:7.2f}   lo.Lanczos {ms_lo / STEPS:7.2f}   ratio {ms_lo / ms_hand:5.2f}"
+          f"{DEVICE.peak_column()}")
     from jax.experimental import sparse as jsparse
 
-    Aj = lo.SelfAdjoint(lo.Sparse(jsparse.BCOO.from_scipy_sparse(S)))
+    Aj = lo.SelfAdjoint(lo.Sparse(jax.device_put(jsparse.BCOO.from_scipy_sparse(S), DEVICE.jax_device)))
     one_pass.eig(Aj)  # compile
     ms_lo, _ = timed(lambda: jax.block_until_ready(one_pass.eig(Aj)[0]), repeats=3)
-    print(f"  jax    lo.Lanczos (compiled kernel) {ms_lo / STEPS:7.2f}")
+    print(f"  jax    lo.Lanczos (compiled kernel) {ms_lo / STEPS:7.2f}{DEVICE.peak_column()}")
 
 
 def case_function_times():
@@ -206,6 +212,8 @@ def case_function_times():
 
 
 def main():
+    global DEVICE
+    DEVICE = device_mode.from_argv()
     print(f"linops {getattr(lo, '__version__', '')}  numpy {np.__version__}  torch {torch.__version__}  "
           f"jax {jax.__version__}")
     for name in ("matfree", "cola"):

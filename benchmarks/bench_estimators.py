@@ -1,6 +1,8 @@
 """Trace estimators and randomized SVD: matvecs to a target error, time and accuracy, in one run.
 
-Run: python benchmarks/bench_estimators.py   (about 2 minutes on 2 cores; output in results_estimators.txt)
+Run: python benchmarks/bench_estimators.py [--device cuda]   (about 2 minutes on 2 cores; output in
+results_estimators.txt). With ``--device cuda`` the torch and JAX arrays of tables 2 and 3 live on the GPU
+(times synchronised, a peak-memory column added; device_mode.py); table 1 counts matvecs in NumPy.
 
 1. Matvecs to reach a relative trace error of 1e-2 (the median over 9 seeds) for Hutch, HutchPP,
    XTrace and XNysTrace on PSD matrices of size n = 2,000 with a polynomially (λⱼ = j⁻¹) and two
@@ -31,8 +33,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import importlib.util  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 
+import device_mode  # noqa: E402 - benchmarks/device_mode.py
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse.linalg  # noqa: E402
@@ -52,14 +54,12 @@ ESTIMATORS = [lo.Hutch, lo.HutchPP, lo.XTrace, XNysTrace]
 SVD_SHAPE, SVD_RANK, SVD_K, OVERSAMPLE, POWER_ITERS = (5000, 3000), 400, 20, 10, 2
 
 
+DEVICE = device_mode.Device("cpu")  # replaced by --device
+
+
 def timed(fn, repeats=3):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    """Milliseconds: the median of ``repeats`` calls after a warm-up, synchronised on an accelerator."""
+    return 1e3 * DEVICE.median_time(fn, repeats=repeats)
 
 
 def psd_with_spectrum(eigenvalues, seed=0):
@@ -114,8 +114,8 @@ def table_overhead():
     print(f"\n2. one HutchPP trace estimate, {budget} matvecs, n = {N:,}: linops / by hand (ms)")
     M = psd_with_spectrum(1.0 / np.arange(1, N + 1))
     Z = np.where(np.random.default_rng(0).standard_normal((N, budget - budget // 3)) >= 0, 1.0, -1.0)
-    Mt, Zt = torch.as_tensor(M), torch.as_tensor(Z)
-    Mj, Zj = jnp.asarray(M), jnp.asarray(Z)
+    Mt, Zt = DEVICE.torch(M), DEVICE.torch(Z)
+    Mj, Zj = DEVICE.jax(M), DEVICE.jax(Z)
     by_hand_jax = jax.jit(lambda M, Z: hutchpp_by_hand(jnp, jnp.linalg.qr, M, Z, budget))
     in_linops_jax = jax.jit(lambda M, key: lo.trace(lo.PSD(lo.Dense(M)), alg=lo.HutchPP(num_probes=budget, key=key)))
     rows = [
@@ -129,7 +129,7 @@ def table_overhead():
     print(f"   {'backend':<10}{'linops':>10}{'by hand':>10}{'ratio':>8}")
     for name, ours, theirs in rows:
         t_ours, t_theirs = timed(ours), timed(theirs)
-        print(f"   {name:<10}{t_ours:>10.1f}{t_theirs:>10.1f}{t_ours / t_theirs:>8.2f}")
+        print(f"   {name:<10}{t_ours:>10.1f}{t_theirs:>10.1f}{t_ours / t_theirs:>8.2f}{DEVICE.peak_column()}")
 
 
 def decaying_matrix():
@@ -156,7 +156,7 @@ def table_svd():
     optimal = np.linalg.norm(S_true[k:])
     print(f"\n3. top {k} singular triplets of a {SVD_SHAPE[0]:,} × {SVD_SHAPE[1]:,} matrix, σj = 1/(1 + j), rank "
           f"{SVD_RANK}; oversample {OVERSAMPLE}, {POWER_ITERS} power iterations")
-    Mt, Mj = torch.as_tensor(M), jnp.asarray(M)
+    Mt, Mj = DEVICE.torch(M), DEVICE.jax(M)
     alg = RandomizedSVD(oversample=OVERSAMPLE, power_iters=POWER_ITERS, key=0)
     svd_jax = jax.jit(lambda M: lo.svd(lo.Dense(M), k=k, alg=alg))
     rows = [
@@ -183,10 +183,12 @@ def table_svd():
         reference = reference or elapsed
         sigma_error = np.max(np.abs(S - S_true[:k]) / S_true[:k])
         approx = np.linalg.norm(M - (U * S) @ Vh) / optimal
-        print(f"   {name:<24}{elapsed:>9.1f}{elapsed / reference:>8.2f}{sigma_error:>15.2e}{approx:>15.4f}")
+        print(f"   {name:<24}{elapsed:>9.1f}{elapsed / reference:>8.2f}{sigma_error:>15.2e}{approx:>15.4f}"
+              f"{DEVICE.peak_column()}")
 
 
 if __name__ == "__main__":
+    DEVICE = device_mode.from_argv()
     print(f"linops trace estimators and randomized SVD; numpy {np.__version__}, torch {torch.__version__}, "
           f"jax {jax.__version__}, scipy {scipy.__version__}\n")
     table_matvecs()

@@ -1,9 +1,11 @@
 """Gradients: a GP's NLL gradient on a Kronecker grid, the memory of a CG solve's gradient, and the
 NLL gradient of a 10,000-point RBF kernel through CG + SLQ.
 
-Run: PYTHONPATH=. python benchmarks/bench_gradients.py [--quick] [--slow] [--parts 1 2 3]
+Run: PYTHONPATH=. python benchmarks/bench_gradients.py [--quick] [--slow] [--parts 1 2 3] [--device cuda]
 (about 10 minutes on 2 cores, more when they are shared; ``--slow`` adds about 6 minutes of part-3
-rows; ``--quick``: smaller sizes, about 2 minutes)
+rows; ``--quick``: smaller sizes, about 2 minutes). With ``--device cuda`` the torch and JAX arrays of
+parts 1 and 3 live on the GPU (times synchronised, peak GPU memory per row; device_mode.py); part 2
+measures host memory (VmHWM) of CPU subprocesses and stays on the CPU.
 
 1. GP negative log marginal likelihood NLL(θ) = ½ yᵀK⁻¹y + ½ log det K and its gradient with respect
    to θ = (lengthscale ℓ, noise σ², output scale s) on a 256×256 grid (n = 65,536), K = K₁ ⊗ K₂ + σ²I,
@@ -57,6 +59,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
+import device_mode  # noqa: E402 - benchmarks/device_mode.py
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -72,19 +75,19 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 WIDTH = 58
 THETA_GRID = (0.1, 0.05, 1.5)  # part 1: ℓ, σ², s
 THETA_KERNEL = (0.2, 0.1, 1.0)  # part 3
+DEVICE = device_mode.Device("cpu")  # replaced by --device in main()
 
 
 # --- helpers --------------------------------------------------------------------------------------
 def medians_in_turn(fns, repeats):
     """Median milliseconds of each function, after one warm-up each, the functions run in alternation
     (so that load from other processes falls on all alike); also each function's last result."""
-    outs = [fn() for fn in fns]
+    outs = [DEVICE.sync(fn()) for fn in fns]
     times = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            outs[i] = fn()
-            times[i].append(time.perf_counter() - start)
+            seconds, outs[i] = DEVICE.time_once(fn)
+            times[i].append(seconds)
     return [1e3 * statistics.median(t) for t in times], outs
 
 
@@ -96,7 +99,7 @@ def header(title, columns="      ms   ratio  note"):
 def row(label, ms, ratio=None, note=""):
     ms_text = f"{ms:8.1f}" if isinstance(ms, (int, float)) else f"{ms:>8}"
     ratio_text = f"{ratio:8.2f}" if ratio is not None else f"{'':8}"
-    print(f"{label:<{WIDTH}}{ms_text}{ratio_text}  {note}", flush=True)
+    print(f"{label:<{WIDTH}}{ms_text}{ratio_text}  {note}{DEVICE.peak_column()}", flush=True)
 
 
 def relative_error(g, reference):
@@ -172,10 +175,10 @@ def nll_linear_operator(theta, x1, x2, y):
 
 def torch_value_and_grad(fn):
     def run():
-        theta = torch.tensor(THETA_GRID, dtype=torch.float64, requires_grad=True)
+        theta = DEVICE.torch(THETA_GRID, torch.float64).requires_grad_()
         value = fn(theta)
         value.backward()
-        return float(value), theta.grad.numpy().copy()
+        return float(value), theta.grad.cpu().numpy().copy()
     return run
 
 
@@ -201,10 +204,10 @@ def part_grid(m, repeats):
             f"gradient error {relative_error(grad, reference):.1e}")
 
     # torch
-    xt1, xt2, yt = (torch.from_numpy(a) for a in (x1, x2, y))
+    xt1, xt2, yt = (DEVICE.torch(a) for a in (x1, x2, y))
 
     def hand_torch():
-        value, grad = nll_by_hand(torch, torch.tensor(THETA_GRID, dtype=torch.float64), xt1, xt2, yt)
+        value, grad = nll_by_hand(torch, DEVICE.torch(THETA_GRID, torch.float64), xt1, xt2, yt)
         return float(value), np.array([float(g) for g in grad])
 
     fns = [hand_torch,
@@ -225,7 +228,7 @@ def part_grid(m, repeats):
         report(label, ms, times[0], value, grad)
 
     # JAX
-    xj1, xj2, yj, thj = jnp.asarray(x1), jnp.asarray(x2), jnp.asarray(y), jnp.asarray(theta)
+    xj1, xj2, yj, thj = DEVICE.jax(x1), DEVICE.jax(x2), DEVICE.jax(y), DEVICE.jax(theta)
     hand_jit = jax.jit(lambda th, a, b, c: nll_by_hand(jnp, th, a, b, c))
     lo_kernel = jax.jit(jax.value_and_grad(lambda th, a, b, c: nll_linops(jnp, th, a, b, c, kernel_factors=True)))
     lo_dense = jax.jit(jax.value_and_grad(lambda th, a, b, c: nll_linops(jnp, th, a, b, c, kernel_factors=False)))
@@ -396,7 +399,7 @@ def exact_gradient(X, y):
     """NLL and its gradient from a dense Cholesky (torch, no autodiff): ∂NLL/∂θ = ½ Σ W ⊙ ∂K/∂θ with
     W = K⁻¹ − ααᵀ, the elementwise sums over row blocks (so the n×n arrays alive are K, L and W)."""
     ell, noise, s = THETA_KERNEL
-    X, y = torch.from_numpy(X), torch.from_numpy(y)
+    X, y = DEVICE.torch(X), DEVICE.torch(y)
     K = rbf_matrix(torch, X, ell, s)
     K.diagonal().add_(noise)
     L = torch.linalg.cholesky(K)
@@ -440,8 +443,8 @@ def gradient_row(label, results, exact):
     cells = "".join(f"{m:>+12.5g} ± {f'{s:.2g}' if k > 1 else '—':<8}{abs(m - e) / abs(e):>6.1%}"
                     + (f" {(m - e) / (s / k**0.5):>+5.1f}σ" if k > 1 else " " * 8)
                     for m, s, e in zip(mean, std, exact, strict=True))
-    print(f"{label:<{WIDTH}}{statistics.median(times):9.0f}{cells}  ({len(grads)} seed{'s' * (len(grads) > 1)})",
-          flush=True)
+    print(f"{label:<{WIDTH}}{statistics.median(times):9.0f}{cells}  ({len(grads)} seed{'s' * (len(grads) > 1)})"
+          f"{DEVICE.peak_column()}", flush=True)
 
 
 def per_seed(make, seeds):
@@ -476,7 +479,7 @@ def part_kernel(n, seeds, slow_seeds, tol=1e-6):
     ms = 1e3 * (time.perf_counter() - start)
     print(f"{'exact: dense Cholesky + K⁻¹ (torch)':<{WIDTH}}{ms:9.0f}"
           + "".join(f"{g:>+12.5g}{'':25}" for g in exact) + f"  NLL {value:.2f}", flush=True)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    Xt, yt = DEVICE.torch(X), DEVICE.torch(y)
     seeds, slow_seeds = list(range(seeds)), list(range(slow_seeds))
     A = lo.PSD(lo.Dense(rbf_matrix(torch, Xt, ell, s)) + lo.ScalarMul(noise, (n, n), yt.dtype))
     for fn, args in ((lo.solve, (A, yt)), (lo.logdet, (A,))):
@@ -486,13 +489,13 @@ def part_kernel(n, seeds, slow_seeds, tol=1e-6):
 
     def torch_linops(preconditioned):
         def fn(seed):
-            theta = torch.tensor(THETA_KERNEL, dtype=torch.float64, requires_grad=True)
+            theta = DEVICE.torch(THETA_KERNEL, torch.float64).requires_grad_()
             nll_cg_slq(torch, theta, Xt, yt, seed, preconditioned, tol).backward()
-            return theta.grad.numpy().copy()
+            return theta.grad.cpu().numpy().copy()
         return fn
 
     def jax_linops(preconditioned):
-        Xj, yj, thj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(THETA_KERNEL)
+        Xj, yj, thj = DEVICE.jax(X), DEVICE.jax(y), DEVICE.jax(THETA_KERNEL)
         grad = jax.jit(jax.grad(lambda th, X, y, key: nll_cg_slq(jnp, th, X, y, key, preconditioned, tol)))
         return lambda seed: np.asarray(grad(thj, Xj, yj, jax.random.PRNGKey(seed)))  # the key is an argument
 
@@ -505,11 +508,11 @@ def part_kernel(n, seeds, slow_seeds, tol=1e-6):
     def torch_linear_operator(cg_tolerance):
         def fn(seed):
             torch.manual_seed(seed)
-            theta = torch.tensor(THETA_KERNEL, dtype=torch.float64, requires_grad=True)
+            theta = DEVICE.torch(THETA_KERNEL, torch.float64).requires_grad_()
             with (settings.max_cholesky_size(0), settings.num_trace_samples(16),
                   settings.cg_tolerance(cg_tolerance)):
                 linear_operator_nll(theta, Xt, yt).backward()
-            return theta.grad.numpy().copy()
+            return theta.grad.cpu().numpy().copy()
         return fn
 
     rows = [("linops torch: CG + SLQ, pivoted Cholesky rank 100", lambda: torch_linops(True), seeds),
@@ -537,7 +540,10 @@ def main():
     parser.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--slow", action="store_true", help="part 3 also without a preconditioner, and "
                         "linear_operator at cg_tolerance 1e-6 (one seed each; several more minutes)")
+    device_mode.add_argument(parser)
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = device_mode.from_args(args)
     try:
         from linear_operator import __version__ as peer
     except ImportError:

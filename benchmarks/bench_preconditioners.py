@@ -1,6 +1,8 @@
 """Preconditioners: CG iterations and time, and the preconditioned log-determinant, on an RBF kernel.
 
-Run: python benchmarks/bench_preconditioners.py [--n 10000] [--no-cola] [--cola-timeout SECONDS]
+Run: python benchmarks/bench_preconditioners.py [--n 10000] [--no-cola] [--cola-timeout SECONDS] [--device cuda]
+With ``--device cuda`` every torch array lives on the GPU (times synchronised, each row's peak GPU memory
+printed; device_mode.py); the NumPy, SciPy and CoLA (subprocess) rows stay on the host.
 
 1. RBF kernel of n = 10,000 points uniform in [0, 1]³ (lengthscale 0.3, so the spectrum decays), plus
    noise σ² = 1e-2, formed as ``lo.Dense(K) + σ² I`` in torch float64: CG to rtol 1e-6 plain, with
@@ -28,9 +30,9 @@ import argparse  # noqa: E402 - after the thread settings, which must precede nu
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402
-import time  # noqa: E402
 import warnings  # noqa: E402
 
+import device_mode  # noqa: E402 - benchmarks/device_mode.py
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
@@ -53,10 +55,13 @@ SLQ_PROBES, SLQ_STEPS = 16, 30
 WIDTH = 62
 
 
+DEVICE = device_mode.Device("cpu")  # replaced by --device in main()
+
+
 def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return 1e3 * (time.perf_counter() - start), out
+    """(milliseconds, result) of one call, synchronised on an accelerator."""
+    seconds, out = DEVICE.time_once(fn)
+    return 1e3 * seconds, out
 
 
 def header(title):
@@ -66,17 +71,17 @@ def header(title):
 
 def row(label, ms, note=""):
     ms_text = f"{ms:10.0f}" if isinstance(ms, (int, float)) else f"{ms:>10}"
-    print(f"{label:<{WIDTH}}{ms_text}  {note}", flush=True)
+    print(f"{label:<{WIDTH}}{ms_text}  {note}{DEVICE.peak_column()}", flush=True)
 
 
 def kernel_matrix(n, seed=0):
-    x = torch.from_numpy(np.random.default_rng(seed).uniform(0.0, 1.0, (n, 3)))
+    x = DEVICE.torch(np.random.default_rng(seed).uniform(0.0, 1.0, (n, 3)))
     return x, torch.exp(torch.cdist(x, x).square_().mul_(-0.5 / LENGTHSCALE**2))
 
 
 def case_cg(K, y):
     n = K.shape[0]
-    A = lo.PSD(lo.Dense(K) + lo.ScalarMul(NOISE, (n, n), torch.float64))
+    A = lo.PSD(lo.Dense(K) + lo.ScalarMul(NOISE, (n, n), torch.float64, device=K.device))
     header(f"1. CG to rtol {RTOL:g} on RBF kernel + {NOISE:g} I, n = {n:,} (torch float64)")
     results = {}
     for name, build in [("plain CG", lambda: None), ("Jacobi", lambda: Jacobi(A)),
@@ -91,9 +96,9 @@ def case_cg(K, y):
     pc_iters, pc_ms = results[f"PivotedCholesky(rank {RANK})"]
     row("  → pivoted Cholesky vs plain", "", f"{plain_iters / pc_iters:.1f}× fewer iterations, "
         f"{plain_ms / pc_ms:.1f}× less time")
-    M = K.numpy() + NOISE * np.eye(n)
+    M = K.cpu().numpy() + NOISE * np.eye(n)
     count = [0]
-    ms, _ = timed(lambda: spla.cg(M, y.numpy(), rtol=RTOL, maxiter=3000, callback=lambda _: count.__setitem__(
+    ms, _ = timed(lambda: spla.cg(M, y.cpu().numpy(), rtol=RTOL, maxiter=3000, callback=lambda _: count.__setitem__(
         0, count[0] + 1)))
     row("SciPy cg (plain, NumPy)", ms, f"{count[0]} iterations; ratio lo.CG plain / SciPy {plain_ms / ms:.2f}")
     return A
@@ -102,7 +107,7 @@ def case_cg(K, y):
 def case_logdet(A, K, x, args):
     n = K.shape[0]
     header(f"2. log det of RBF kernel + {NOISE:g} I, n = {n:,} (torch float64)")
-    ms_exact, L = timed(lambda: torch.linalg.cholesky(K + NOISE * torch.eye(n, dtype=K.dtype)))
+    ms_exact, L = timed(lambda: torch.linalg.cholesky(K + NOISE * torch.eye(n, dtype=K.dtype, device=K.device)))
     exact = float(2 * torch.log(torch.diagonal(L)).sum())
     del L
     row("exact: dense Cholesky (torch)", ms_exact, f"{exact:.2f}")
@@ -131,7 +136,7 @@ def linear_operator_rows(K, exact, note):
         row("linear_operator", "—", "not installed")
         return
     n = K.shape[0]
-    op = DenseLinearOperator(K) + DiagLinearOperator(torch.full((n,), NOISE, dtype=K.dtype))
+    op = DenseLinearOperator(K) + DiagLinearOperator(torch.full((n,), NOISE, dtype=K.dtype, device=K.device))
     s = linear_operator.settings
     for rank in (15, RANK):
         with (torch.no_grad(), warnings.catch_warnings(), s.max_cholesky_size(0), s.max_preconditioner_size(rank),
@@ -162,7 +167,7 @@ def cola_row(x, exact, note, timeout):
         row(label, "—", "no /work/.venv-cola")
         return
     path = pathlib.Path("/tmp/linops_bench_preconditioners_x.npy")
-    np.save(path, x.numpy())
+    np.save(path, x.cpu().numpy())
     code = COLA_CODE.format(x_path=str(path), ell=LENGTHSCALE, noise=NOISE, steps=SLQ_STEPS, probes=SLQ_PROBES)
     try:
         out = subprocess.run([str(COLA_PYTHON), "-c", code], capture_output=True, text=True, timeout=timeout)
@@ -191,10 +196,10 @@ def case_sparse():
         if backend == "numpy":
             A, b = lo.PSD(Sparse(S)), np.ones(n)
         else:
-            csr = torch.sparse_csr_tensor(torch.from_numpy(S.indptr).long(), torch.from_numpy(S.indices).long(),
-                                          torch.from_numpy(S.data), S.shape, check_invariants=True)
+            csr = torch.sparse_csr_tensor(DEVICE.torch(S.indptr, torch.int64), DEVICE.torch(S.indices, torch.int64),
+                                          DEVICE.torch(S.data), S.shape, check_invariants=True)
             A = lo.PSD(Sparse(csr))
-            b = torch.ones(n, dtype=torch.float64)
+            b = torch.ones(n, dtype=torch.float64, device=DEVICE.torch_device)
         for name, build in [("plain", lambda: None), ("IC(0), 2 sweeps", lambda A=A: IncompleteCholesky(A)),
                             ("IC(0), 4 sweeps", lambda A=A: IncompleteCholesky(A, sweeps=4))]:
             build_ms, P = timed(build)
@@ -204,7 +209,7 @@ def case_sparse():
                 f"{int(info.iterations)} iterations, build {build_ms:.0f} ms")
         if backend == "torch":
             ms, (x, info) = timed(lambda A=A, b=b: lo.solve(A, b, info=True))
-            error = np.abs(x.numpy() - reference).max() / np.abs(reference).max()
+            error = np.abs(x.cpu().numpy() - reference).max() / np.abs(reference).max()
             row("lo.solve(A, b) with Auto (torch)", ms, f"{info.algorithm}, {int(info.iterations)} iterations, "
                 f"{info.leaves[0].note.split('; ')[-1]}; error vs spsolve {error:.1e}")
 
@@ -214,9 +219,12 @@ def main():
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--no-cola", action="store_true")
     parser.add_argument("--cola-timeout", type=float, default=180.0)
+    device_mode.add_argument(parser)
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = device_mode.from_args(args)
     x, K = kernel_matrix(args.n)
-    y = torch.from_numpy(np.random.default_rng(1).standard_normal(args.n))
+    y = DEVICE.torch(np.random.default_rng(1).standard_normal(args.n))
     A = case_cg(K, y)
     case_logdet(A, K, x, args)
     case_sparse()

@@ -1,6 +1,8 @@
 """The Krylov solvers MINRES, GMRES(m) and BiCGStab against hand-written loops and SciPy.
 
-Run: python benchmarks/bench_solvers.py [--grid G] [--per-iteration-only]   (about 2–3 minutes on 2 shared cores)
+Run: python benchmarks/bench_solvers.py [--grid G] [--per-iteration-only] [--device cuda]   (about 2–3 minutes on
+2 shared cores). With ``--device cuda`` the torch rows of part 1 run on the GPU, timed by the wall clock with a
+synchronisation (not CPU time), with the peak GPU memory of each row (device_mode.py).
 
 Two sparse test matrices on a G×G grid (default G = 200, n = 40,000), as ``lo.Sparse`` of a SciPy
 CSR matrix (NumPy) or a torch sparse CSR tensor (torch):
@@ -37,6 +39,7 @@ import math  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
+import device_mode  # noqa: E402 - benchmarks/device_mode.py
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
@@ -59,16 +62,24 @@ def once(fn):
     return 1e3 * (time.perf_counter() - start), out
 
 
+DEVICE = device_mode.Device("cpu")  # replaced by --device in main()
+
+
 def fastest_in_turn(first, second, repeats=7):
-    """The fastest of ``repeats`` runs of each function (ms of process CPU time), run in alternation
-    after a warm-up, so that load from other processes on a shared machine falls on both alike."""
-    first(), second()
+    """The fastest of ``repeats`` runs of each function (ms of process CPU time; on an accelerator, of
+    synchronised wall-clock time), run in alternation after a warm-up, so that load from other
+    processes on a shared machine falls on both alike."""
+    DEVICE.sync(first()), DEVICE.sync(second())
     best = [math.inf, math.inf]
     for _ in range(repeats):
         for index, fn in enumerate((first, second)):
-            start = time.process_time()
-            fn()
-            best[index] = min(best[index], time.process_time() - start)
+            if DEVICE.accelerated:
+                seconds, _ = DEVICE.time_once(fn)
+            else:
+                start = time.process_time()
+                fn()
+                seconds = time.process_time() - start
+            best[index] = min(best[index], seconds)
     return 1e3 * best[0], 1e3 * best[1]
 
 
@@ -93,9 +104,8 @@ def torch_csr(S):
     S = S.tocsr()
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(torch.as_tensor(S.indptr, dtype=torch.int64),
-                                       torch.as_tensor(S.indices, dtype=torch.int64),
-                                       torch.as_tensor(S.data), size=S.shape)
+        return torch.sparse_csr_tensor(DEVICE.torch(S.indptr, torch.int64), DEVICE.torch(S.indices, torch.int64),
+                                       DEVICE.torch(S.data), size=S.shape)
 
 
 # --- the hand-written loops: one right-hand side, written once for NumPy and torch --------------------
@@ -195,10 +205,10 @@ def numpy_tools():
 
 def torch_tools():
     def zeros(shape):
-        return torch.zeros(shape, dtype=torch.float64)
+        return torch.zeros(shape, dtype=torch.float64, device=DEVICE.torch_device)
 
     def solve_upper(R, g):
-        return torch.linalg.solve_triangular(torch.as_tensor(R), torch.as_tensor(g)[:, None], upper=True)[:, 0]
+        return torch.linalg.solve_triangular(DEVICE.torch(R), DEVICE.torch(g)[:, None], upper=True)[:, 0]
 
     return zeros, solve_upper
 
@@ -219,7 +229,7 @@ def per_iteration(grid):
                 matrix, b, tools = S, b_np, numpy_tools()
                 matvec = S.__matmul__
             else:
-                matrix, b, tools = torch_csr(S), torch.as_tensor(b_np), torch_tools()
+                matrix, b, tools = torch_csr(S), DEVICE.torch(b_np), torch_tools()
                 matvec = matrix.__matmul__
             A = Sparse(matrix)
             A = lo.SelfAdjoint(A) if name == "MINRES" else A
@@ -231,9 +241,10 @@ def per_iteration(grid):
                     "GMRES": lambda: gmres_by_hand(matvec, b, iters, RESTART, *tools)}[name]
             _, info = lo.solve(A, b, alg=alg, info=True)
             assert int(info.iterations) == iters, (name, int(info.iterations))
+            DEVICE.reset_peak()
             t_lo, t_hand = fastest_in_turn(lambda A=A, alg=alg, b=b: lo.solve(A, b, alg=alg), hand)
             print(f"   {name:<10}{framework:<10}{iters:>7}{t_lo / iters:>10.3f}{t_hand / iters:>10.3f}"
-                  f"{t_lo / t_hand:>8.2f}")
+                  f"{t_lo / t_hand:>8.2f}{DEVICE.peak_column() if framework == 'torch' else ''}")
 
 
 # --- 2. against SciPy ----------------------------------------------------------------------------
@@ -271,7 +282,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=int, default=200)
     parser.add_argument("--per-iteration-only", action="store_true", help="run section 1 only")
+    device_mode.add_argument(parser)
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = device_mode.from_args(args)
     per_iteration(args.grid)
     if not args.per_iteration_only:
         against_scipy(args.grid)
