@@ -174,6 +174,14 @@ def collecting() -> bool:
 def collect():
     """Collect the leaves reported inside the block into an :class:`Info`; an enclosing
     collection receives them too."""
+    with _collecting(forward=True) as info:
+        yield info
+
+
+@contextlib.contextmanager
+def _collecting(forward: bool):
+    """The leaves reported inside the block, in an :class:`Info`; passed on to an enclosing
+    collection where ``forward``."""
     info = Info()
     token = _COLLECTOR.set(info.leaves)
     try:
@@ -181,7 +189,7 @@ def collect():
     finally:
         _COLLECTOR.reset(token)
         outer = _COLLECTOR.get()
-        if outer is not None:
+        if forward and outer is not None:
             outer.extend(info.leaves)
 
 
@@ -201,12 +209,8 @@ def apart():
         >>> len(inner.leaves), len(outer.leaves)
         (1, 0)
     """
-    info = Info()
-    token = _COLLECTOR.set(info.leaves)
-    try:
+    with _collecting(forward=False) as info:
         yield info
-    finally:
-        _COLLECTOR.reset(token)
 
 
 def values_of(leaves, is_array) -> list:
