@@ -33,6 +33,12 @@ class PlanNode:
 
     def lines(self, prefix: str = "", last: bool = True, root: bool = True):
         head = "" if root else prefix + ("└─ " if last else "├─ ")
+        if self.function == "note":  # a remark recorded outside any rule (Plan.note)
+            yield f"{head}note: {self.rule}"
+            return
+        if self.function == "kernel":  # a dense kernel run outside any rule (Plan.add_step)
+            yield f"{head}run {self.rule}  (~{self.flops():.2g} flops)"
+            return
         outcome = "declined (preconditions not met): " if self.declined else ""
         yield f"{head}{self.function}({self.operator})  ← {outcome}{self.rule}: {self.doc}"
         inner = "" if root else prefix + ("   " if last else "│  ")
