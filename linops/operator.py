@@ -22,9 +22,18 @@ import math
 import numbers
 
 import numpy as np
+import scipy.sparse.linalg
 
 from linops import _pytree
-from linops.backends import backend_named, backend_of_dtype_or_device, backend_of_type, is_array, is_canonical_dtype
+from linops.backends import (
+    backend_named,
+    backend_of_dtype_or_device,
+    backend_of_sparse,
+    backend_of_type,
+    foreign_array_as_numpy,
+    is_array,
+    is_canonical_dtype,
+)
 from linops.backends.base import array_self_adjoint_defect, human_bytes, reaches
 from linops.dispatch import dispatch
 
@@ -424,6 +433,8 @@ class LinearOperator:
         return self.bk.transpose_matmat(self._matmat, X, self.shape[1])
 
     def _promote(self, x):
+        if not is_array(x):  # an array of another array-API library, read as NumPy (see _check_operand)
+            x = foreign_array_as_numpy(x)
         if x.dtype == self.dtype:
             return x
         dtype = self.bk.result_type(self.dtype, x.dtype)
@@ -431,6 +442,12 @@ class LinearOperator:
 
     def _check_operand(self, x, side: str):
         bk = backend_of_type(type(x))
+        if bk is None and hasattr(x, "__array_namespace__") and hasattr(x, "__dlpack__"):
+            if self.bk is not _numpy_backend():
+                raise TypeError(f"{self!r} is a {self.backend} operator but x is a {type(x).__module__}."
+                                f"{type(x).__qualname__} array, which linops reads as a NumPy array (via DLPack); "
+                                f"give a {self.backend} array (e.g. {self.backend}'s from_dlpack(x))")
+            bk = self.bk  # another array-API library's array: read as a NumPy array through DLPack
         if bk is None:
             if isinstance(x, numbers.Number):
                 raise TypeError(f"cannot matmul {self!r} with the scalar {x!r}; use * to scale")
@@ -449,6 +466,8 @@ class LinearOperator:
             raise _shape_error(self, x, side)
 
     def __matmul__(self, other):
+        if _is_matrix(other):  # a sparse matrix or a SciPy LinearOperator: a lazy product
+            other = dispatch.function("lazify")(other)
         if isinstance(other, LinearOperator):
             if self.shape[1] != other.shape[0]:
                 raise ValueError(f"A @ B: {self!r} has shape {self.shape} and {other!r} has shape {other.shape}; "
@@ -463,6 +482,8 @@ class LinearOperator:
         return A._matmat(x)
 
     def __rmatmul__(self, other):
+        if _is_matrix(other):  # torch sparse or BCOO on the left (a SciPy sparse matrix multiplies itself)
+            return dispatch.function("lazify")(other) @ self
         A = self._meeting(other)
         A._check_operand(other, "left")
         x = A._promote(other)
@@ -482,6 +503,91 @@ class LinearOperator:
         if n <= m:
             return self._matmat(self.bk.eye(n, self.dtype, self.device))
         return self._rmatmat(self.bk.eye(m, self.dtype, self.device))
+
+    # --- SciPy's LinearOperator protocol and NumPy's array protocol -------------------------------
+    # scipy.sparse.linalg.aslinearoperator reads shape, dtype, matvec, rmatvec and rmatmat; scipy.sparse
+    # reads ndim when it multiplies an operand it does not know.
+    ndim = 2
+
+    def matvec(self, x):
+        """``A x`` for a vector ``x`` of shape ``(n,)`` or ``(n, 1)``, as SciPy's ``LinearOperator.matvec``.
+
+        A NumPy ``x`` gives a NumPy result for an operator of any backend: a torch or jax operator
+        computes on its own device, with one copy of ``x`` there and one of the result back (a
+        synchronisation per call). An array of the operator's own backend gives one of that backend.
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> lo.Diagonal(np.array([1.0, 2.0])).matvec(np.ones(2)).tolist()
+            [1.0, 2.0]
+        """
+        return _protocol_call(self, x, adjoint=False, block=False)
+
+    def rmatvec(self, x):
+        """``Aᴴ x`` (the conjugate transpose) for ``x`` of shape ``(m,)`` or ``(m, 1)``, as SciPy's
+        ``LinearOperator.rmatvec``; arrays as in :meth:`matvec`.
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> lo.Dense(np.array([[1.0, 2.0], [0.0, 1.0]])).rmatvec(np.ones(2)).tolist()
+            [1.0, 3.0]
+        """
+        return _protocol_call(self, x, adjoint=True, block=False)
+
+    def matmat(self, X):
+        """``A X`` for a block ``X`` of shape ``(n, k)``, as SciPy's ``LinearOperator.matmat``; arrays
+        as in :meth:`matvec` (one copy each way for the whole block).
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> lo.Diagonal(np.array([1.0, 2.0])).matmat(np.ones((2, 1))).tolist()
+            [[1.0], [2.0]]
+        """
+        return _protocol_call(self, X, adjoint=False, block=True)
+
+    def rmatmat(self, X):
+        """``Aᴴ X`` for a block ``X`` of shape ``(m, k)``, as SciPy's ``LinearOperator.rmatmat``; arrays
+        as in :meth:`matvec`.
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> lo.Dense(np.array([[1.0, 2.0], [0.0, 1.0]])).rmatmat(np.eye(2)).tolist()
+            [[1.0, 0.0], [2.0, 1.0]]
+        """
+        return _protocol_call(self, X, adjoint=True, block=True)
+
+    def to_scipy(self) -> scipy.sparse.linalg.LinearOperator:
+        """This operator as a matrix-free ``scipy.sparse.linalg.LinearOperator`` (NumPy dtype, NumPy
+        arrays in and out, via :meth:`matvec`, :meth:`rmatvec`, :meth:`matmat`, :meth:`rmatmat`).
+
+        ``scipy.sparse.linalg`` functions accept a NumPy or JAX operator directly (they call
+        ``aslinearoperator``, which reads the protocol above); a torch operator's dtype is a torch
+        dtype, which SciPy cannot read, so pass ``A.to_scipy()``. It also gives SciPy a block
+        ``matmat`` (``aslinearoperator`` would loop ``matvec`` over columns), which block methods
+        (``expm_multiply``, ``lobpcg``) use. A torch or jax operator copies every block to and from
+        its device (a synchronisation per product).
+
+        Example:
+            >>> import numpy as np, scipy.sparse.linalg as spla, linops as lo
+            >>> A = lo.Diagonal(np.array([2.0, 4.0])).to_scipy()
+            >>> A.dtype, spla.cg(A, np.ones(2))[0].round(6).tolist()
+            (dtype('float64'), [0.5, 0.25])
+        """
+        return scipy.sparse.linalg.LinearOperator(self.shape, matvec=self.matvec, rmatvec=self.rmatvec,
+                                                  matmat=self.matmat, rmatmat=self.rmatmat,
+                                                  dtype=np.dtype(_dtype_name(self.dtype)))
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(A)``: the dense matrix as a NumPy array on the host, for an operator of any
+        backend (``to_dense()``, copied from a torch or jax device: a synchronisation; torch's autograd
+        graph is left). O(m n) memory: a matrix that cannot fit raises a MemoryError naming its size.
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> np.asarray(lo.Diagonal(np.array([1.0, 2.0]))).tolist()
+            [[1.0, 0.0], [0.0, 2.0]]
+        """
+        return np.array(self.bk.to_host(self.to_dense()), dtype=dtype, copy=copy)
 
     # --- lazy algebra: the constructors' rules, by name (linops.operators registers them) ----------
     @property
@@ -753,10 +859,37 @@ def _array_like_attributes(op):
             yield from (v for v in value if isinstance(v, LinearOperator) or is_array(v))
 
 
+def _protocol_call(op, x, adjoint: bool, block: bool):
+    """``op @ x`` (``op.H @ x`` with ``adjoint``) for SciPy's protocol methods: a NumPy ``x`` for an
+    operator of another backend is copied to its device once and the result back to the host."""
+    name = ("rmatmat" if adjoint else "matmat") if block else ("rmatvec" if adjoint else "matvec")
+    size = op.shape[0] if adjoint else op.shape[1]
+    shape = tuple(getattr(x, "shape", ()))
+    valid = shape[:1] == (size,) and (len(shape) == 2 if block else shape[1:] in ((), (1,)))
+    if not valid:
+        expected = f"({size}, k)" if block else f"({size},) or ({size}, 1)"
+        raise ValueError(f"{op!r}.{name}: x has shape {shape}, expected {expected}")
+    bk = op.bk
+    host = isinstance(x, np.ndarray) and bk is not _numpy_backend()
+    X = bk.asarray(x, device=op.device) if host else x
+    if adjoint:  # Aᴴ X = conj(conj(X)ᵀ A)ᵀ: one product from the left
+        conj = bk.xp.conj if bk.is_complex(op.dtype) or bk.is_complex(X.dtype) else (lambda Z: Z)
+        Y = conj(conj(X).mT @ op).mT if X.ndim == 2 else conj(conj(X) @ op)
+    else:
+        Y = op @ X
+    return bk.to_host(Y) if host else Y
+
+
+def _is_matrix(x) -> bool:
+    """Whether ``x`` is a matrix that ``lazify`` makes an operator of and is no dense array: a sparse
+    matrix (SciPy, torch, JAX) or a SciPy ``LinearOperator``."""
+    return backend_of_sparse(x) is not None or isinstance(x, scipy.sparse.linalg.LinearOperator)
+
+
 def _as_operator(other, op, symbol):
     if isinstance(other, LinearOperator):
         return other
-    if is_array(other) and getattr(other, "ndim", 0) == 2:
+    if (is_array(other) and getattr(other, "ndim", 0) == 2) or _is_matrix(other):
         return dispatch.function("lazify")(other)
     raise TypeError(f"{op!r} {symbol} {type(other).__name__}: expected a LinearOperator or a 2-D array; "
                     f"to add a multiple of the identity write A + c * lo.I_like(A)")

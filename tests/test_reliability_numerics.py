@@ -383,9 +383,12 @@ def test_lazify_scipy_linear_operator():
     import scipy.sparse.linalg as spla
 
     M = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 4.0]])
-    for op in (spla.aslinearoperator(M), spla.LinearOperator((3, 3), matvec=lambda v: M @ v, dtype=np.float64)):
+    wrapped, matrix_free = spla.aslinearoperator(M), spla.LinearOperator((3, 3), matvec=lambda v: M @ v,
+                                                                          dtype=np.float64)
+    assert type(lo.lazify(wrapped)) is lo.Dense  # aslinearoperator of an array: the array itself
+    for op in (wrapped, matrix_free):
         A = lo.lazify(op)
-        assert type(A) is lo.LinearOperator and A.shape == (3, 3) and A.backend == "numpy"
+        assert isinstance(A, lo.LinearOperator) and A.shape == (3, 3) and A.backend == "numpy"
         assert_close(A @ np.ones(3), M @ np.ones(3))
         assert_close(np.ones(3) @ A, np.ones(3) @ M)
         assert_close(lo.solve(A, np.ones(3)), np.linalg.solve(M, np.ones(3)))

@@ -25,7 +25,7 @@ _FRAMEWORK_OF_ROOT = {"numpy": "numpy", "jax": "jax", "jaxlib": "jax", "torch": 
 _FRAMEWORK_OF_SPARSE_ROOT = {"scipy": "numpy", "jax": "jax", "torch": "torch"}
 
 __all__ = ["Backend", "backend_named", "backend_of", "backend_of_sparse", "backend_of_type",
-           "is_array", "is_canonical_dtype"]
+           "foreign_array_as_numpy", "is_array", "is_canonical_dtype"]
 
 
 @functools.cache
@@ -34,6 +34,27 @@ def backend_named(name: str) -> Backend:
     if name not in _MODULES:
         raise ValueError(f"unknown backend {name!r}; valid backends are {sorted(_MODULES)}")
     return importlib.import_module(_MODULES[name]).BACKEND
+
+
+def enable_float64(name: str) -> Backend:
+    """The backend called ``name``, with float64 arrays available: JAX makes float32 arrays from
+    float64 data unless its ``jax_enable_x64`` option is on, so for "jax" this turns it on, a
+    process-wide JAX setting, as ``jax.config.update("jax_enable_x64", True)`` in a script does.
+    NumPy and torch need nothing. For scripts such as ``python -m linops demo``; the library itself
+    never calls it. An ImportError when the framework is not installed.
+
+    Example:
+        >>> import numpy as np
+        >>> bk = enable_float64("jax")
+        >>> bk.asarray(np.ones(2)).dtype
+        dtype('float64')
+    """
+    backend = backend_named(name)
+    if name == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    return backend
 
 
 @functools.cache
@@ -69,6 +90,26 @@ def backend_of_sparse(x) -> Backend | None:
         return None
     backend = backend_named(name)
     return backend if backend.sparse.is_sparse(x) else None
+
+
+def foreign_array_as_numpy(x) -> np.ndarray | None:
+    """An array of another array-API library (one with ``__array_namespace__`` and ``__dlpack__``
+    that is no numpy, jax or torch array, e.g. ``array_api_strict``) read as a NumPy array through
+    DLPack (no copy for an array in host memory); None for anything else. An array that DLPack cannot
+    bring to the host (on a GPU) is a TypeError that says so.
+
+    Example:
+        >>> import array_api_strict as xp
+        >>> foreign_array_as_numpy(xp.ones(2, dtype=xp.float64)).tolist()
+        [1.0, 1.0]
+    """
+    if is_array(x) or not (hasattr(x, "__array_namespace__") and hasattr(x, "__dlpack__")):
+        return None
+    try:
+        return np.from_dlpack(x)
+    except (BufferError, RuntimeError, TypeError, ValueError) as err:
+        raise TypeError(f"cannot read the {type(x).__module__}.{type(x).__qualname__} array as a NumPy array "
+                        f"through DLPack ({err}); convert it to a numpy, jax or torch array first") from None
 
 
 def is_canonical_dtype(dtype) -> bool:

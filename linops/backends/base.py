@@ -14,6 +14,8 @@ import functools
 import os
 import types
 
+import numpy as np
+
 
 def host_available_memory() -> int:
     """Available host memory in bytes (MemAvailable on Linux; physical pages elsewhere)."""
@@ -301,6 +303,19 @@ class Backend:
     def to_host_bool(self, x) -> bool:
         """Read a 0-d boolean array on the host (one synchronisation; never inside loops)."""
         return bool(x)
+
+    def to_host(self, x) -> np.ndarray:
+        """The array ``x`` as a writable NumPy array on the host: the one conversion at the boundary with
+        NumPy-only code (SciPy's solvers, ``np.asarray(A)``); for torch and jax it copies from the
+        device and waits for it (a synchronisation), and leaves autodiff.
+
+        Example:
+            >>> import numpy as np
+            >>> from linops.backends import backend_of
+            >>> backend_of(np.ones(2)).to_host(np.ones(2)).tolist()
+            [1.0, 1.0]
+        """
+        return np.array(x)  # a writable copy: SciPy's solvers write into the vectors they are given
 
     def array_version(self, x):
         """A stamp that changes whenever the values of the array ``x`` may have changed, or None

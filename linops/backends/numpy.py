@@ -58,6 +58,9 @@ class NumpyBackend(Backend):
     def asarray(self, x, dtype=None, device=None):
         return np.asarray(x, dtype=dtype)
 
+    def to_host(self, x):
+        return x  # already on the host
+
     def zeros(self, shape, dtype, device):
         return np.zeros(shape, dtype=dtype)
 

@@ -88,6 +88,10 @@ class TorchBackend(Backend):
     def move(self, x, device=None, dtype=None):
         return x.to(device=device, dtype=dtype)
 
+    def to_host(self, x):
+        # a view with the conjugate or negative bit set has no NumPy counterpart: resolve it first
+        return x.detach().cpu().resolve_conj().resolve_neg().numpy()
+
     def asarray(self, x, dtype=None, device=None):
         if device is None and isinstance(x, torch.Tensor):
             device = x.device  # a tensor stays where it is (torch.set_default_device would move it)

@@ -36,6 +36,9 @@ The framework-specific code is the backend's sparse format (``Backend.sparse``, 
 
 from __future__ import annotations
 
+import scipy.sparse
+import scipy.sparse.linalg
+
 from linops.algorithms import LU, SLQ, Algorithm, Auto, Cholesky, Lanczos
 from linops.algorithms.base import itemsize
 from linops.annotations import PSD, SelfAdjoint
@@ -48,7 +51,7 @@ from linops.functions.inverse import IterativeInverse, preconditioned
 from linops.functions.leaf import run_leaf
 from linops.operator import LinearOperator
 from linops.operators._spectral import self_adjoint_by_probing
-from linops.operators.dense import SparseInput
+from linops.operators.dense import SparseInput, _wrapped_matrix, lazify
 from linops.operators.inverse import InverseOperator
 from linops.report import Leaf, report
 
@@ -90,9 +93,13 @@ class Sparse(LinearOperator):
             if row is None or col is None or shape is None:
                 raise TypeError("Sparse(data, row, col, shape) needs all four of data, row, col and shape")
             data = _from_triplets(data, row, col, shape)
+        if isinstance(data, scipy.sparse.linalg.LinearOperator) and scipy.sparse.issparse(_wrapped_matrix(data)):
+            data = _wrapped_matrix(data)  # aslinearoperator(S) of a SciPy sparse S
         bk = backend_of_sparse(data)
         if bk is None:
-            raise TypeError(f"Sparse expects {_VALID}; got {type(data).__module__}.{type(data).__qualname__}")
+            hint = ("; this SciPy LinearOperator wraps no sparse matrix: use lo.lazify(op)"
+                    if isinstance(data, scipy.sparse.linalg.LinearOperator) else "")
+            raise TypeError(f"Sparse expects {_VALID}; got {type(data).__module__}.{type(data).__qualname__}{hint}")
         self.parts = bk.sparse.parts(data)
         super().__init__(self.parts[0].dtype, tuple(data.shape), backend=bk, device=bk.device(self.parts[0]),
                          annotations=annotations)
@@ -362,18 +369,25 @@ def trace_sparse(A: Sparse, alg: Algorithm):
     return A.bk.xp.sum(apply_rule("diag", A, 0, alg))
 
 
-def from_scipy(S) -> Sparse:
-    """A ``Sparse`` operator (NumPy backend) from a SciPy sparse matrix or array of any format.
+def from_scipy(S) -> LinearOperator:
+    """A NumPy-backend operator from SciPy: a ``Sparse`` from a sparse matrix or array of any format;
+    from a ``scipy.sparse.linalg.LinearOperator`` what ``lo.lazify`` makes of it (``Sparse`` or
+    ``Dense`` where it wraps a sparse matrix or an array, else a matrix-free operator).
 
     Example:
-        >>> import scipy.sparse as sp
+        >>> import numpy as np, scipy.sparse as sp, scipy.sparse.linalg as spla
         >>> from linops.operators.sparse import from_scipy
         >>> from_scipy(sp.eye(3, format="coo"))  # recognised self-adjoint from its values
         Sparse(3×3, float64, SelfAdjoint)
+        >>> from_scipy(spla.LinearOperator((2, 2), matvec=lambda v: 2 * v, dtype=np.float64))
+        FromScipy(2×2, float64)
     """
+    if isinstance(S, scipy.sparse.linalg.LinearOperator):
+        return lazify(S)
     if not backend_named("numpy").sparse.is_sparse(S):
-        raise TypeError(f"from_scipy expects a SciPy sparse matrix or array (scipy.sparse.*_array / *_matrix), "
-                        f"got {type(S).__module__}.{type(S).__qualname__}; use Sparse(...) for torch or JAX")
+        raise TypeError(f"from_scipy expects a SciPy sparse matrix or array (scipy.sparse.*_array / *_matrix) or a "
+                        f"scipy.sparse.linalg.LinearOperator, got {type(S).__module__}.{type(S).__qualname__}; "
+                        f"use Sparse(...) for torch or JAX")
     return Sparse(S)
 
 
