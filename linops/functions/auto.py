@@ -53,6 +53,7 @@ from linops.annotations import PSD, SelfAdjoint
 from linops.backends.base import human_bytes, memory_budget
 
 _ALWAYS_AFFORDABLE = 2**26  # 64 MiB: a dense matrix this small never needs a memory query
+_EXACT_FLOPS = 1e11  # an exact dense f(A) beats a cheaper Lanczos f(A)·b only up to this cost (n ≈ 2,000)
 
 _SOLVES = {"inv", "solve"}
 _MATRIX_FUNCTIONS = {"apply_unary", "exp", "log", "sqrt", "isqrt", "pow"}
@@ -80,7 +81,8 @@ def choose(fname: str, A, auto: Auto, k: int | None = None, which: str = "LA") -
     if krylov is not None:
         krylov_cost = krylov.cost(kernel, A)
         estimate = f"dense {dense_cost} vs {krylov.name} {krylov_cost}; budget {human_bytes(budget)}"
-        exact_preferred = fname in ("slogdet", "svd") or fname in _MATRIX_FUNCTIONS
+        exact_preferred = fname in ("slogdet", "svd") or (fname in _MATRIX_FUNCTIONS
+                                                          and dense_cost.flops <= _EXACT_FLOPS)
         prefer_dense = exact_preferred or dense_cost.flops <= krylov_cost.flops
         if fits and prefer_dense:
             return dense, f"dense is affordable and preferred ({estimate})"
