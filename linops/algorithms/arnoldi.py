@@ -59,8 +59,9 @@ class Arnoldi(IterativeAlgorithm):
             grows its Krylov dimension up to it.
         on_fail: "raise", "warn" or "ignore".
         key: random seed (int) or JAX PRNG key for the start vector.
-        k, which: set by ``lo.eig`` from its arguments (``k=None``: all); which is "LM", "SM", "LA"
-            (largest real part) or "SA" ("LR"/"SR" are accepted as aliases).
+        k: the number of eigenpairs, set by ``lo.eig`` from its arguments (``k=None``: all).
+        which: set by ``lo.eig`` from its arguments: "LM", "SM", "LA" (largest real part) or "SA"
+            ("LR"/"SR" are accepted as aliases).
         ncv: eig: the Krylov dimension of a cycle (default max(2k + 1, 20), at most n; memory
             n × ncv complex numbers); apply_unary: the first Krylov dimension (default 20).
     """

@@ -76,7 +76,8 @@ class Lanczos(IterativeAlgorithm):
             Krylov dimension.
         on_fail: "raise", "warn" or "ignore".
         key: random seed (int) or JAX PRNG key for the start vector.
-        k, which: set by ``lo.eig``/``lo.eigh`` from their arguments (``k=None``: all).
+        k: the number of eigenpairs, set by ``lo.eig``/``lo.eigh`` from their arguments (``k=None``: all).
+        which: which end of the spectrum, set by ``lo.eig``/``lo.eigh`` from their arguments.
         ncv: the basis size of thick-restart Lanczos (memory n × ncv); default max(2k + 20, 30),
             capped at n and at max_iters.
         sigma: a shift: with it, ``lo.eig``/``lo.eigh`` return the ``k`` eigenvalues nearest

@@ -45,7 +45,8 @@ class LOBPCG(IterativeAlgorithm):
         P: a preconditioner: a positive-definite operator (or array) approximating A⁻¹ (for "SA"
             of a positive-definite A) or its shifted inverse.
         key: random seed (int) or JAX PRNG key for the start block.
-        k, which: set by ``lo.eigh`` from its arguments; which is "LA" or "SA".
+        k: the number of eigenpairs, set by ``lo.eigh`` from its arguments.
+        which: "LA" or "SA", set by ``lo.eigh`` from its arguments.
         check_every: torch only: iterations between convergence checks on the host.
     """
 

@@ -32,7 +32,8 @@ class PowerIteration(IterativeAlgorithm):
         max_iters: iteration budget (one product with A each).
         on_fail: "raise", "warn" or "ignore".
         key: random seed (int) or JAX PRNG key for the start vector.
-        k, which: set by ``lo.eig``; only k=1, which="LM" is computable.
+        k: set by ``lo.eig``; only k=1 is computable.
+        which: set by ``lo.eig``; only "LM" is computable.
         check_every: torch only: iterations between convergence checks on the host.
     """
 
