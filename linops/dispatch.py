@@ -37,7 +37,8 @@ from linops.algorithms import Algorithm, Auto
 from linops.plan import _PLAN, can_read, heavy, note_plan, record, recording
 
 __all__ = ["FUNCTIONS", "apply_rule", "can_read", "dispatch", "has_structural_rule", "heavy", "is_low_precision",
-           "note_plan", "record", "recording", "refuse_low_precision", "register_empty_answer"]
+           "note_plan", "record", "recording", "refuse_low_precision", "register_empty_answer",
+           "rule_precondition_holds"]
 
 #: Every function that rules may extend: the public functions, the pair functions of sums and the
 #: lazy constructors. Declared here, once; ``@lo.dispatch`` refuses any other name.
@@ -190,18 +191,31 @@ def _guarded(rule, name: str, when):
         hidden = (*args[:index], args[index].without_structure(), *args[index + 1:])
         return apply_rule(name, *hidden)
 
+    guarded.when = when
     return guarded
 
 
 def has_structural_rule(fname: str, *args) -> bool:
     """Whether the rule of ``fname`` that ``args`` select is a structural one (precedence ≥ 0),
-    not a generic fallback."""
+    not a generic fallback, and its ``when=`` precondition (if any) holds for ``args``."""
     function = dispatch.function(fname)
     try:
         implementation, _ = function.resolve_method(args)
     except plum.NotFoundLookupError:
         return False
-    return any(m.implementation is implementation and m.signature.precedence >= 0 for m in function.methods)
+    structural = any(m.implementation is implementation and m.signature.precedence >= 0 for m in function.methods)
+    return structural and rule_precondition_holds(fname, *args)
+
+
+def rule_precondition_holds(fname: str, *args) -> bool:
+    """False where the rule of ``fname`` that ``args`` select declares a ``when=`` precondition that
+    ``args`` fail (the rule would decline); True otherwise."""
+    try:
+        implementation, _ = dispatch.function(fname).resolve_method(args)
+    except plum.NotFoundLookupError:
+        return True
+    when = getattr(implementation, "when", None)
+    return when is None or bool(when(*args))
 
 
 #: fname -> the answer for an operator with a zero dimension, called with ``apply_rule``'s arguments

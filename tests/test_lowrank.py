@@ -406,3 +406,20 @@ def test_eig_of_shifted_general(rng):
     assert_close(np.sort_complex(vals), np.sort_complex(np.linalg.eigvals(M)))
     assert_close(M @ Q, Q * vals[None, :])
     assert "eig_lowrank_plus_scalar" in plan_rules(lo.eig, A) and "eig_auto" not in plan_rules(lo.eig, A)
+
+
+def test_woodbury_only_where_the_base_inverts_structurally():
+    """A Monarch with non-square blocks has no structural inverse (its inv rule declines), so a
+    low-rank update of it is not solved by Woodbury over a dense LU of the Monarch."""
+    lowrank = lo.LowRank(np.ones((16, 1)))
+    square_blocks, wide_blocks = lo.Monarch.random(4, 4, 4, rng=0), lo.Monarch.random(4, 4, 4, b_mid=6, rng=0)
+    assert cheap_to_invert(square_blocks) and not cheap_to_invert(wide_blocks)
+
+    def woodbury_ran(A):
+        return any(node.rule == "inv_lowrank_update" and not node.declined
+                   for node in lo.explain(lo.solve, A, np.ones(16)).walk())
+
+    assert woodbury_ran(square_blocks + lowrank)
+    A = wide_blocks + lowrank
+    assert not woodbury_ran(A)
+    assert_close(lo.solve(A, np.ones(16)), np.linalg.solve(A.to_dense(), np.ones(16)))

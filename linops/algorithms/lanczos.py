@@ -569,20 +569,22 @@ def _block_krylov_basis(A, S, steps: int):
     eps = 2.0**-23 if bk.real_dtype(S.dtype) == bk.canonical_dtype("float32") else 2.0**-52
     drop = eps**0.5
 
+    def column(c, state):  # one column of the block against everything before it (O(1) code in b)
+        rows, fresh, W, j = state
+        w = W[:, c]
+        size = xp.sqrt(xp.sum(xp.abs(w) ** 2))
+        for _ in range(2):
+            w = w - rows.mT @ (xp.conj(rows) @ w)
+        norm = xp.sqrt(xp.sum(xp.abs(w) ** 2))
+        keep = norm > drop * size
+        q = xp.where(keep, w / bk.astype(xp.where(keep, norm, 1.0), w.dtype), 0.0)
+        return bk.write_row(rows, j * b + c, q), bk.write_row(fresh, c, q), W, j
+
     def step(j, state):
         rows, W = state
-        fresh = []
-        for c in range(b):
-            w = W[:, c]
-            size = xp.sqrt(xp.sum(xp.abs(w) ** 2))
-            for _ in range(2):
-                w = w - rows.mT @ (xp.conj(rows) @ w)
-            norm = xp.sqrt(xp.sum(xp.abs(w) ** 2))
-            keep = norm > drop * size
-            q = xp.where(keep, w / bk.astype(xp.where(keep, norm, 1.0), w.dtype), 0.0)
-            rows = bk.write_row(rows, j * b + c, q)
-            fresh.append(q)
-        return rows, A @ xp.stack(fresh, axis=1)
+        fresh = bk.zeros((b, n), S.dtype, A.device)
+        rows, fresh, _, _ = bk.fori_loop(b, column, (rows, fresh, W, j))
+        return rows, A @ fresh.mT
 
     rows = bk.zeros((b * steps, n), S.dtype, A.device)
     rows, _ = bk.fori_loop(steps, step, (rows, S))

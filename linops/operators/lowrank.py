@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 
-from linops.algorithms import Algorithm
+from linops.algorithms import Algorithm, Auto
 from linops.algorithms.exact import diagonal_length
 from linops.annotations import PSD, SelfAdjoint, Unitary
 from linops.backends import backend_of_type
-from linops.dispatch import apply_rule, dispatch, heavy, recording
+from linops.dispatch import apply_rule, dispatch, heavy, recording, rule_precondition_holds
 from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator, without_structure
 from linops.operators.dense import Dense
@@ -305,13 +305,14 @@ def cheap_to_invert(B: LinearOperator) -> bool:
     ``LinearOperator``, ``without_structure``), ``Sum``, ``LowRank`` and ``Sliced`` are not cheap;
     ``Transpose``/``Adjoint`` are cheap when what they wrap is, a ``Product`` when every factor is
     square and cheap; every other structured type (Diagonal, ScalarMul, Identity, Triangular,
-    Permutation, Householder, Kronecker, BlockDiag, ...) is cheap.
+    Permutation, Householder, Kronecker, BlockDiag, ...) is cheap, unless its ``inv`` rule declares a
+    precondition that B fails (a Monarch with non-square blocks has no structural inverse).
     """
     if isinstance(B, (Transpose, Adjoint)):
         return cheap_to_invert(B.A)
     if isinstance(B, Product):
         return all(op.shape[0] == op.shape[1] and cheap_to_invert(op) for op in B.ops)
-    return type(B) not in (Dense, LinearOperator, Sum, LowRank, Sliced)
+    return type(B) not in (Dense, LinearOperator, Sum, LowRank, Sliced) and rule_precondition_holds("inv", B, Auto())
 
 
 def _merged(updates):
