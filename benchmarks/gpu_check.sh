@@ -4,8 +4,9 @@
 #
 # Usage (from anywhere):  OUT=/path benchmarks/gpu_check.sh [PART ...]
 #   PART: tests      the test suite on $DEVICE (junit XML + the text report)
-#         bench      bench_monarch.py (Monarch/BTT matmat fp32 and bf16 vs dense GEMM and bmm, torch and JAX) and
-#                    bench_dispatch.py (per-call overhead of a tiny call on the device)
+#         bench      bench_monarch.py (Monarch/BTT matmat fp32 and bf16 vs dense GEMM and bmm, torch and JAX),
+#                    bench_dispatch.py (per-call overhead of a tiny call on the device) and bench_layers.py
+#                    (linops.nn layer forward+backward step vs nn.Linear, fp32 and bf16)
 #         bench-all  every other benchmark that has a --device mode, at its default sizes
 #   default: tests bench
 # Environment: OUT (default ./gpu_results), DEVICE (default cuda), TEST_TIMEOUT (seconds for the suite,
@@ -52,6 +53,10 @@ for part in $PARTS; do
             step bench_monarch "${BENCH_TIMEOUT:-240}" python benchmarks/bench_monarch.py --device "$DEVICE" \
                 --backends torch,jax
             step bench_dispatch "${BENCH_TIMEOUT:-240}" python benchmarks/bench_dispatch.py --device "$DEVICE"
+            step bench_layers "${BENCH_TIMEOUT:-240}" python benchmarks/bench_layers.py --device "$DEVICE" \
+                --backends torch,jax --dtype float32
+            step bench_layers_bf16 "${BENCH_TIMEOUT:-240}" python benchmarks/bench_layers.py --device "$DEVICE" \
+                --backends torch,jax --dtype bfloat16
             ;;
         bench-all)
             step bench_banded_fft "${BENCH_TIMEOUT:-240}" python benchmarks/bench_banded_fft.py --device "$DEVICE"

@@ -24,10 +24,13 @@ import math
 import numpy as np
 
 from linops.algorithms import Algorithm
+from linops.annotations import PSD
 from linops.backends import backend_named, backend_of_type
 from linops.dispatch import can_read, dispatch, heavy, is_low_precision
 from linops.errors import SingularMatrixError
 from linops.operator import LinearOperator
+from linops.operators.kronecker import Kronecker
+from linops.operators.product import Product
 
 
 def shuffle(a: int, b: int) -> np.ndarray:
@@ -50,6 +53,22 @@ def mup_std(d_in: int, d_out: int) -> float:
     return d_in**-0.5 * min(1.0, math.sqrt(d_out / d_in))
 
 
+def mup_lr(lr: float, d_in: int, nfactors: int, base_width: int) -> float:
+    """The μP Adam learning rate of one dense factor (block stack) of a structured layer.
+
+    ``lr`` is the rate tuned for a dense layer of input width ``base_width``; under μP a dense layer of
+    width d gets lr·base_width/d, and each of the ``nfactors`` factors of a structured layer gets that
+    rate times (d / d_in) / nfactors (Compute Better Spent, §3), i.e. lr·base_width/(nfactors·d_in),
+    where ``d_in`` is the factor's per-block fan-in. For a d×d Monarch with b blocks both factors get
+    b/2 times the dense rate; for a two-core BTT with √d factors and rank r, √d/2 and √d/(2r).
+
+    Example:
+        >>> mup_lr(1e-3, d_in=32, nfactors=2, base_width=1024)   # a 1024-wide Monarch with 32 blocks
+        0.016
+    """
+    return lr * base_width / (nfactors * d_in)
+
+
 def random_normal(shapes, stds, *, backend, dtype, device, key, generator, rng):
     """Independent normal arrays of ``shapes`` scaled by ``stds`` on ``backend``.
 
@@ -58,7 +77,7 @@ def random_normal(shapes, stds, *, backend, dtype, device, key, generator, rng):
     omitted) that is given (``Backend.scaled_normals``).
     """
     bk = backend_named(backend)
-    dtype = bk.canonical_dtype(dtype)
+    dtype = bk.asarray(0.0).dtype if dtype is None else bk.canonical_dtype(dtype)  # None: the framework's default
     if not bk.is_floating(dtype) or bk.is_complex(dtype):
         raise TypeError(f"random structured init needs a real floating dtype, got {dtype}")
     source = next((s for s in (rng, key, generator) if s is not None), None)
@@ -87,14 +106,17 @@ def dense_arg(M, name: str):
     return (bk.astype(M, bk.canonical_dtype("float32")) if is_low_precision(dtype) else M), bk, dtype
 
 
-def truncated_slices(bk, S, rank: int):
-    """Batched best rank-``rank`` factors of the matrices S[..., :, :]: ``(U·√σ, √σ·Vh)``, zero-padded
-    when ``rank`` exceeds the slice size (the slices are then represented exactly)."""
+def truncated_slices(bk, S, rank: int, balanced: bool = True):
+    """Batched best rank-``rank`` factors of the matrices S[..., :, :]: ``(U·√σ, √σ·Vh)`` (``balanced``)
+    or ``(U·σ, Vh)``, zero-padded when ``rank`` exceeds the slice size (the slices are then represented
+    exactly)."""
     U, sigma, Vh = bk.svd(S)
     c = sigma.shape[-1]
-    root = bk.xp.sqrt(sigma)
-    US = U * root[..., None, :]
-    VS = root[..., :, None] * Vh
+    if balanced:
+        root = bk.xp.sqrt(sigma)
+        US, VS = U * root[..., None, :], root[..., :, None] * Vh
+    else:
+        US, VS = U * sigma[..., None, :], Vh
     if rank <= c:
         return US[..., :rank], VS[..., :rank, :]
     xp = bk.xp
@@ -201,13 +223,15 @@ class Monarch(LinearOperator):
     # --- construction -----------------------------------------------------------------------------
     @classmethod
     def random(cls, nblocks: int, b_in: int, b_out: int | None = None, b_mid: int | None = None, *,
-               backend: str = "numpy", dtype="float64", device=None, key=None, generator=None, rng=None):
+               backend: str = "numpy", dtype=None, device=None, key=None, generator=None, rng=None):
         """A random Monarch with ``nblocks`` blocks per factor, of size n = nblocks·b_in → m = nblocks·b_out.
 
         R has shape ``(nblocks, b_mid, b_in)`` and L ``(nblocks, b_out, b_mid)``; ``b_mid`` defaults to
         ``min(b_in, b_out)``. Every entry of a factor is normal with the μP scale
         std = d_in^-½ · min(1, √(d_out/d_in)) of its blocks (:func:`mup_std`). ``key`` (jax),
-        ``generator`` (torch) or ``rng`` (numpy) give the randomness.
+        ``generator`` (torch) or ``rng`` (numpy) give the randomness. ``dtype`` defaults to the
+        framework's default float type (NumPy float64, ``torch.get_default_dtype()``, JAX float32 unless
+        x64 is enabled).
 
         Example:
             >>> from linops.operators.monarch import Monarch
@@ -261,6 +285,31 @@ class Monarch(LinearOperator):
         R = VS[index[0], index[1], index[2]].reshape(nb, q, p)
         return cls(bk.astype(L, dtype), bk.astype(R, dtype))
 
+    @classmethod
+    def from_kronecker(cls, K):
+        """The Monarch equal to the Kronecker product ``K = A ⊗ B`` (a ``Kronecker``; with more factors, B
+        is the product of the rest): every block of R is B and every block of L is A.
+
+        Exact, for any factor shapes: I ⊗ B = blockdiag(B, …, B) with A_in blocks, and A ⊗ I (over B's
+        output) is the shuffled blockdiag(A, …, A) with B_out blocks; both factors are densified.
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> from linops.operators.monarch import Monarch
+            >>> rng = np.random.default_rng(0)
+            >>> K = lo.Kronecker(lo.Dense(rng.standard_normal((3, 2))), lo.Dense(rng.standard_normal((4, 5))))
+            >>> M = Monarch.from_kronecker(K)
+            >>> M.L.shape, M.R.shape, bool(np.allclose(M.to_dense(), K.to_dense()))
+            ((4, 3, 2), (2, 4, 5), True)
+        """
+        if not isinstance(K, Kronecker):
+            raise TypeError(f"Monarch.from_kronecker expects a lo.Kronecker, got {type(K).__name__}")
+        first, *rest = K.ops
+        A, B = first.to_dense(), (rest[0] if len(rest) == 1 else Kronecker(*rest)).to_dense()
+        xp = K.bk.xp
+        (a_out, a_in), (b_out, b_in) = A.shape, B.shape
+        return cls(xp.broadcast_to(A[None], (b_out, a_out, a_in)), xp.broadcast_to(B[None], (a_in, b_out, b_in)))
+
 
 def _square_blocks_or_none(A: Monarch):
     return A if A.has_square_blocks() else None
@@ -294,6 +343,20 @@ def _raise_if_singular(A: Monarch, failed):
 def transpose_monarch(A: Monarch):
     """Mᵀ: the same blocks in the reversed (transposed) layout."""
     return Monarch(A.L, A.R, not A.transposed, A.annotations)
+
+
+def transposes_of_each_other(A: Monarch, B: Monarch) -> bool:
+    """A and B hold the same real blocks in opposite layouts (B = Aᵀ), so A·B is a Gram matrix."""
+    return A.L is B.L and A.R is B.R and A.transposed != B.transposed and not A.bk.is_complex(A.dtype)
+
+
+@dispatch(name="dot", when=transposes_of_each_other)
+def dot_monarch_gram(A: Monarch, B: Monarch):
+    """M·Mᵀ and Mᵀ·M of a real Monarch are annotated PSD (a Product of the two Monarchs).
+
+    So the PSD rules (Cholesky, CG, ...) apply, while slogdet and inverse still go through the
+    factors' blockwise rules."""
+    return Product(A, B, annotations=PSD.closure)
 
 
 def square_blocks(A: Monarch, *_) -> bool:
