@@ -62,6 +62,48 @@ def flatten(op):
     return leaves, (tuple(dynamic_keys), tuple(static))
 
 
+def flatten_arrays(op, is_leaf=None):
+    """``(arrays, rebuild)``: the arrays that ``op`` holds, depth first through the operators, lists,
+    tuples, dicts and dataclasses it holds, and ``rebuild(arrays)``, the operator with ``arrays`` in
+    their places (CoLA's ``A.flatten()``; see :meth:`linops.operator.LinearOperator.flatten`).
+    ``is_leaf`` picks the arrays (default: every numpy, jax or torch array); ``op`` may also be a
+    list, tuple or dict of operators and arrays (CoLA's ``xnp.tree_flatten``)."""
+    arrays = []
+    if is_leaf is None:
+        def is_leaf(value):
+            return is_array(value) and not isinstance(value, (int, float, complex))
+
+    def visit(value):
+        if _ROOT is not None and isinstance(value, _ROOT):
+            leaves, aux = flatten(value)
+            parts = [visit(leaf) for leaf in leaves]
+            cls = type(value)
+            return lambda take: unflatten(cls, aux, [part(take) for part in parts])
+        if isinstance(value, (list, tuple)):
+            parts = [visit(v) for v in value]
+            kind = type(value)
+            return lambda take: kind(part(take) for part in parts)
+        if isinstance(value, dict):
+            parts = {k: visit(v) for k, v in value.items()}
+            kind = type(value)
+            return lambda take: kind((k, part(take)) for k, part in parts.items())
+        if dataclasses.is_dataclass(value) and not isinstance(value, type) and _is_dynamic(value):
+            parts = {k: visit(v) for k, v in vars(value).items()}
+            return lambda take: dataclasses.replace(value, **{k: part(take) for k, part in parts.items()})
+        if is_leaf(value):
+            arrays.append(value)
+            return lambda take: take()
+        return lambda take: value
+
+    build = visit(op)
+
+    def rebuild(new_arrays):
+        remaining = iter(new_arrays)
+        return build(lambda: next(remaining))
+
+    return arrays, rebuild
+
+
 def unflatten(cls, aux, leaves):
     dynamic_keys, static = aux
     op = object.__new__(cls)

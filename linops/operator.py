@@ -190,6 +190,12 @@ class LinearOperator:
         self.shape = (int(shape[0]), int(shape[1]))
         if backend is not None:
             self._backend = backend_named(backend) if isinstance(backend, str) else backend
+        owner = getattr(matmat, "__self__", None)
+        if device is None and backend is None and isinstance(owner, LinearOperator) and "backend" not in (
+                adoptable := owner._adoptable()):
+            # another operator's product (A._matmat) computes where A computes, on A's backend
+            backend = self._backend = owner.bk
+            device = None if "device" in adoptable else owner.device
         if device is None and matmat is not None and type(self) is LinearOperator:
             held = _framework_array_reached_by(matmat)  # a matrix-free product over a user's tensors
             if held is not None:
@@ -305,9 +311,36 @@ class LinearOperator:
         return self.bk.name
 
     @property
+    def xnp(self):
+        """CoLA compatibility: CoLA's ``xnp`` namespace of array functions for this operator's
+        framework (``xnp.array(x, dtype, device)``, ``xnp.randn``, ``xnp.vmap``, ``xnp.grad``, ...),
+        so that CoLA code written against ``A.xnp`` runs unchanged (see ``linops.compat.cola``).
+        New linops code uses the framework itself or ``A.bk``.
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> A = lo.Diagonal(np.array([1.0, 2.0]))
+            >>> xnp = A.xnp
+            >>> xnp.canonical(0, (2,), A.dtype, A.device).tolist()
+            [1.0, 0.0]
+        """
+        return self.bk.xnp
+
+    @property
     def device(self):
         """The device results live on (a torch device, a jax device or sharding, or "cpu" for numpy);
-        the framework's default device for an operator that holds no array and was given none."""
+        the framework's default device for an operator that holds no array and was given none.
+
+        Assigning it (CoLA's ``A.device = "cuda"``) moves the operator's arrays there in place, as
+        ``A = A.to("cuda")`` does; operators built from ``A`` before keep their placement.
+
+        Example:
+            >>> import torch, linops as lo
+            >>> A = lo.Diagonal(torch.ones(2))
+            >>> A.device = "meta"
+            >>> A.device, A.diag.device
+            (device(type='meta'), device(type='meta'))
+        """
         device = self.__dict__.get("_device")
         if device is None:
             if "device" in self._adoptable():
@@ -319,6 +352,14 @@ class LinearOperator:
                 return self.bk.default_device()  # not kept: it adopts its partners' device
             self.__dict__["_device"] = device
         return device
+
+    @device.setter
+    def device(self, device):
+        # CoLA compatibility: ``A.device = d`` is ``A = A.to(d)`` done in place (the arrays move there;
+        # operators built from A earlier keep their own). New code writes ``A = A.to(d)``.
+        moved = self.to(device)
+        self.__dict__.clear()
+        self.__dict__.update(moved.__dict__)
 
     def to(self, *args, device=None, dtype=None) -> LinearOperator:
         """The operator with its arrays moved to ``device`` and/or converted to ``dtype``, as
@@ -435,6 +476,8 @@ class LinearOperator:
     def _promote(self, x):
         if not is_array(x):  # an array of another array-API library, read as NumPy (see _check_operand)
             x = foreign_array_as_numpy(x)
+        if self.bk.reads_numpy and isinstance(x, np.ndarray):  # a NumPy operand of a JAX operator
+            x = self.bk.asarray(x)
         if x.dtype == self.dtype:
             return x
         dtype = self.bk.result_type(self.dtype, x.dtype)
@@ -453,7 +496,7 @@ class LinearOperator:
                 raise TypeError(f"cannot matmul {self!r} with the scalar {x!r}; use * to scale")
             raise TypeError(f"cannot matmul {self!r} with {type(x).__module__}.{type(x).__qualname__}; "
                             f"expected a {self.backend} array or a LinearOperator")
-        if bk is not self.bk:
+        if bk is not self.bk and not (self.bk.reads_numpy and bk is _numpy_backend()):
             raise TypeError(f"mixed backends: {self!r} is a {self.backend} operator but x is a "
                             f"{bk.name} array ({type(x).__qualname__}); convert one of them")
         if isinstance(x.dtype, np.dtype) and x.dtype.kind not in _NUMERIC_KINDS and x.dtype.name != "bfloat16":
@@ -604,6 +647,8 @@ class LinearOperator:
         return _add(self, _as_operator(other, self, "+"))
 
     def __radd__(self, other):
+        if isinstance(other, numbers.Number) and other == 0:  # 0 + A: Python's sum() over operators
+            return self
         return _add(_as_operator(other, self, "+"), self)
 
     def __sub__(self, other):
@@ -641,6 +686,23 @@ class LinearOperator:
         if squeeze_rows and squeeze_cols:
             return dense[0, 0]
         return dense[0] if squeeze_rows else dense[:, 0]
+
+    def flatten(self):
+        """CoLA compatibility: ``(arrays, unflatten)``, the arrays the operator holds (depth first
+        through the operators it holds) and a function that rebuilds it from arrays of the same
+        shapes, e.g. to optimise the parameters of an operator with a framework's optimiser.
+        Python scalars (a ``ScalarMul``'s constant) are part of the structure, not arrays.
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> A = lo.Kronecker(lo.Diagonal(np.array([1.0, 2.0])), lo.Dense(np.eye(2)))
+            >>> arrays, unflatten = A.flatten()
+            >>> [a.shape for a in arrays]
+            [(2,), (2, 2)]
+            >>> unflatten([2 * a for a in arrays]).to_dense()[2].tolist()
+            [0.0, 0.0, 8.0, 0.0]
+        """
+        return _pytree.flatten_arrays(self)
 
     # --- annotations -------------------------------------------------------------------------------
     def isa(self, annotation) -> bool:

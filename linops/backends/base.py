@@ -11,6 +11,7 @@ import contextvars
 import copy
 import dataclasses
 import functools
+import importlib
 import os
 import types
 
@@ -204,10 +205,28 @@ class Backend:
     #: eager frameworks would pay a copy for it.
     keeps_columns_major = False
 
+    #: Whether operators of this framework take NumPy arrays as operands, converting them (``A @ x``,
+    #: ``lo.solve(A, b)``), as the framework's own functions do: JAX yes; torch refuses NumPy arrays,
+    #: and so do its operators.
+    reads_numpy = False
+
     @property
     def xp(self):
         """The array-API namespace of this framework."""
         raise NotImplementedError
+
+    @property
+    def xnp(self):
+        """CoLA's ``xnp`` namespace of array functions for this framework (``array(x, dtype, device)``,
+        ``randn``, ``PRNGKey``, ``vmap``, ``grad``, ...), for CoLA compatibility
+        (:mod:`linops.backends.xnp_numpy`, ``xnp_jax``, ``xnp_torch``); imported when first used.
+
+        Example:
+            >>> from linops.backends import backend_named
+            >>> backend_named("numpy").xnp.eye(2, 2, dtype=None, device=None).tolist()
+            [[1.0, 0.0], [0.0, 1.0]]
+        """
+        return importlib.import_module(f"linops.backends.xnp_{self.name}")
 
     # --- types, dtypes and devices -----------------------------------------------------------
     def is_array_type(self, cls: type) -> bool:
@@ -459,8 +478,9 @@ class Backend:
         return self.xp.fft.ifft(x, axis=axis, norm=norm)
 
     def argsmallest(self, x, k: int):
-        """The indices of the ``k`` smallest entries of the real 1-D array ``x``, ascending by value
-        (a partial selection where the framework has one)."""
+        """The indices of the ``k`` smallest entries of the real 1-D array ``x``, ascending by value,
+        equal values in index order (on every backend: a repeated eigenvalue selects the same
+        eigenvectors everywhere)."""
         return self.xp.argsort(x, stable=True)[:k]
 
     # --- loops, randomness and memory (for the iterative algorithms) ------------------------------

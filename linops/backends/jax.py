@@ -22,6 +22,7 @@ class JaxBackend(Backend):
 
     name = "jax"
     keeps_columns_major = True  # XLA fuses the transposes; sharded columns stay sharded
+    reads_numpy = True  # jnp functions take NumPy arrays, and so do JAX operators
 
     @property
     def xp(self):

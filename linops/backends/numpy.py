@@ -153,10 +153,8 @@ class NumpyBackend(Backend):
         return np.fft.ifft(x, axis=axis, norm=norm)
 
     def argsmallest(self, x, k):
-        if k >= x.shape[0]:
-            return np.argsort(x, kind="stable")[:k]
-        index = np.sort(np.argpartition(x, k - 1)[:k])
-        return index[np.argsort(x[index], kind="stable")]
+        # a stable sort: np.argpartition breaks ties at the k-th value arbitrarily
+        return np.argsort(x, kind="stable")[:k]
 
 
     def column_dots(self, X, Y):

@@ -26,6 +26,17 @@ _DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "complex64":
 _DECOMPOSITION_FAILURE = RuntimeError
 
 
+def _batched_by_vmap(x) -> bool:
+    """Whether ``x`` is, at some level of torch.func's wrappers (vmap inside grad, ...), a tensor
+    batched by ``torch.func.vmap``."""
+    functorch = torch._C._functorch
+    while functorch.is_functorch_wrapped_tensor(x):
+        if functorch.is_batchedtensor(x):
+            return True
+        x = functorch.get_unwrapped(x)
+    return False
+
+
 class TorchBackend(Backend):
     """torch.Tensor on any device."""
 
@@ -39,7 +50,9 @@ class TorchBackend(Backend):
         return issubclass(cls, torch.Tensor)
 
     def is_tracer(self, x):
-        return getattr(x, "is_meta", False) is True  # a meta tensor has a shape and no values to read
+        # a meta tensor has a shape and no values to read; a tensor batched by torch.func.vmap has
+        # one value per batch entry, which no host check can read (a JAX tracer, for torch)
+        return getattr(x, "is_meta", False) is True or (isinstance(x, torch.Tensor) and _batched_by_vmap(x))
 
     def canonical_dtype(self, dtype):
         if isinstance(dtype, torch.dtype):
@@ -196,9 +209,8 @@ class TorchBackend(Backend):
         return torch.fft.ifft(x, dim=axis, norm=norm)
 
     def argsmallest(self, x, k):
-        if k >= x.shape[0]:
-            return torch.argsort(x, stable=True)[:k]
-        return torch.topk(x, k, largest=False, sorted=True).indices
+        # a stable sort: torch.topk breaks ties arbitrarily
+        return torch.argsort(x, stable=True)[:k]
 
 
     def while_loop(self, cond, body, state, check_every=1):

@@ -37,6 +37,17 @@ class Diagonal(LinearOperator):
             annotations = frozenset(annotations) | SelfAdjoint.closure
         super().__init__(d.dtype, (n, n), backend=bk, annotations=annotations)
 
+    @property
+    def diag(self):
+        """The diagonal d (CoLA's name for it, ``D.diag``; the same array as ``D.d``).
+
+        Example:
+            >>> import numpy as np, linops as lo
+            >>> lo.Diagonal(np.array([1.0, 2.0])).diag.tolist()
+            [1.0, 2.0]
+        """
+        return self.d
+
     def _matmat(self, X):
         return self.d[:, None] * X
 
