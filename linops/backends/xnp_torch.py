@@ -20,7 +20,12 @@ from __future__ import annotations
 import torch
 
 from linops._pytree import flatten_arrays
+
+# for_loop, while_loop, while_loop_no_jit: CoLA's eager loops, the same on torch as on NumPy
+from linops.backends.xnp_numpy import for_loop as for_loop
 from linops.backends.xnp_numpy import sha_hash
+from linops.backends.xnp_numpy import while_loop as while_loop
+from linops.backends.xnp_numpy import while_loop_no_jit as while_loop_no_jit
 
 float32, float64, complex64, complex128 = torch.float32, torch.float64, torch.complex64, torch.complex128
 int32, int64, long = torch.int32, torch.int64, torch.int64
@@ -272,25 +277,6 @@ def randn(*shape, dtype=None, device=None, key=None):
 
 
 # --- control flow and transformations ---------------------------------------------------------------
-def for_loop(lower, upper, body_fun, init_val):
-    """``state = body_fun(i, state)`` for i in range(lower, upper)."""
-    state = init_val
-    for i in range(lower, upper):
-        state = body_fun(i, state)
-    return state
-
-
-def while_loop(cond_fun, body_fun, init_val):
-    """``state = body_fun(state)`` while ``cond_fun(state)``."""
-    state = init_val
-    while cond_fun(state):
-        state = body_fun(state)
-    return state
-
-
-while_loop_no_jit = while_loop
-
-
 def jit(fn, static_argnums=None):
     """``fn`` itself (as CoLA's torch ``jit``)."""
     return fn
